@@ -1,0 +1,28 @@
+import { AptOstreeError } from '../../lib/errors.js';
+import { setDefaultDeployment } from '../sysroot/reorder.js';
+import { task } from '../progress.js';
+import { openOs, withSysrootLock, type EngineOptions } from './context.js';
+
+export interface RollbackResult {
+  /** The checksum that is now the default deployment. */
+  checksum: string;
+  previous: string;
+}
+
+/**
+ * Boots the previous deployment next time: with a pending deployment ahead of the booted one, the booted one becomes
+ * the default again; otherwise the rollback deployment moves first. Both stay, so a second rollback undoes it.
+ */
+export async function rollback(opts: EngineOptions): Promise<RollbackResult> {
+  return withSysrootLock(opts, 'rollback', async () => {
+    const view = await openOs(opts);
+    const target = view.pending.length > 0 && view.current.booted ? view.current : view.rollback;
+    if (target === undefined) {
+      throw new AptOstreeError('no-rollback', 'there is no rollback deployment',
+        'a rollback target appears after an upgrade, deploy or package change');
+    }
+    const previous = view.sysroot.deployments.find((d) => !d.staged) ?? view.current;
+    await task(opts.progress, 'Writing boot entries', () => setDefaultDeployment(view.sysroot, target));
+    return { checksum: target.checksum, previous: previous.checksum };
+  });
+}

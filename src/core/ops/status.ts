@@ -1,0 +1,68 @@
+import { commitInfo, commitMetadataString } from '../ostree/repo.js';
+import { originRefspec, requestedPackages } from '../origin.js';
+import { deploymentId, type Deployment } from '../sysroot/deployment.js';
+import { loadSysroot } from '../sysroot/sysroot.js';
+import type { EngineOptions } from './context.js';
+
+/** One deployment in `status --json`, with rpm-ostree's field names where the concept exists. */
+export interface DeploymentStatus {
+  id: string;
+  osname: string;
+  serial: number;
+  checksum: string;
+  version: string | null;
+  timestamp: number;
+  booted: boolean;
+  staged: boolean;
+  pinned: boolean;
+  rollback: boolean;
+  origin: string | null;
+  'base-checksum': string | null;
+  'requested-packages': string[];
+  packages: string[];
+  'base-removals': string[];
+  'base-replacements': string[];
+  kargs: string[];
+  index: number;
+}
+
+export interface StatusReport {
+  deployments: DeploymentStatus[];
+  transaction: null | { title: string; initiator: string };
+}
+
+export async function status(opts: Pick<EngineOptions, 'sysroot' | 'osname'>, onlyBooted = false): Promise<StatusReport> {
+  const sysroot = await loadSysroot(opts.sysroot);
+  let deployments = sysroot.deployments;
+  if (opts.osname !== undefined) deployments = deployments.filter((d) => d.osname === opts.osname);
+  if (onlyBooted) deployments = deployments.filter((d) => d.booted);
+  return { deployments: await Promise.all(deployments.map((d) => describe(sysroot.repoPath, d))), transaction: null };
+}
+
+export async function describe(repo: string, d: Deployment): Promise<DeploymentStatus> {
+  const [info, base] = await Promise.all([
+    commitInfo(repo, d.checksum),
+    commitMetadataString(repo, d.checksum, 'apt-ostree.base'),
+  ]);
+  const requested = requestedPackages(d.origin);
+  return {
+    id: deploymentId(d),
+    osname: d.osname,
+    serial: d.serial,
+    checksum: d.checksum,
+    version: info.version ?? null,
+    timestamp: info.timestamp,
+    booted: d.booted,
+    staged: d.staged,
+    pinned: d.pinned,
+    rollback: d.rollback,
+    origin: originRefspec(d.origin) ?? null,
+    'base-checksum': base ?? null,
+    'requested-packages': requested,
+    packages: requested,
+    'base-removals': d.origin?.getList('overrides', 'remove') ?? [],
+    'base-replacements': d.origin?.getList('overrides', 'replace') ?? [],
+    kargs: d.kargs,
+    index: d.index,
+  };
+}

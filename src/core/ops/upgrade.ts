@@ -1,0 +1,114 @@
+import { AptOstreeError } from '../../lib/errors.js';
+import { commitInfo, commitMetadataString, revParse } from '../ostree/repo.js';
+import { pull, withScratchRepo } from '../ostree/pull.js';
+import { originForNewDeployment } from '../origin.js';
+import { diffPackages, readCommitPackages, type PackageDiff } from '../packages.js';
+import { task } from '../progress.js';
+import { formatRefspec, type Refspec } from '../refspec.js';
+import { followedRefspec } from './base-source.js';
+import { openOs, withSysrootLock, type EngineOptions, type OsView } from './context.js';
+import { deployCommit } from './new-deployment.js';
+
+export interface UpgradeRequest {
+  check?: boolean;
+  preview?: boolean;
+  allowDowngrade?: boolean;
+}
+
+export interface UpdateSummary {
+  /** True when a new deployment was written (or, for --check/--preview, would be). */
+  changed: boolean;
+  refspec: string;
+  from: { checksum: string; version: string | null };
+  to: { checksum: string; version: string | null; timestamp: number } | null;
+  diff: PackageDiff | null;
+}
+
+/** The commit an update starts from: the base of a layered deployment, or the deployment's commit. */
+export async function currentBase(view: OsView): Promise<string> {
+  return (await commitMetadataString(view.sysroot.repoPath, view.current.checksum, 'apt-ostree.base')) ?? view.current.checksum;
+}
+
+export async function upgrade(opts: EngineOptions, req: UpgradeRequest): Promise<UpdateSummary> {
+  if (req.check || req.preview) return checkForUpdate(opts, req.preview ?? false);
+  return withSysrootLock(opts, 'upgrade', async () => {
+    const view = await openOs(opts);
+    const refspec = followedRefspec(view.current);
+    const base = await currentBase(view);
+    const target = await task(opts.progress, `Pulling ${formatRefspec(refspec)}`, () => fetchTip(opts, view, refspec));
+    return deployIfChanged(opts, view, refspec, base, target, req.allowDowngrade ?? false);
+  });
+}
+
+async function fetchTip(opts: EngineOptions, view: OsView, refspec: Refspec): Promise<string> {
+  if (refspec.remote === undefined) {
+    const local = await revParse(view.sysroot.repoPath, refspec.ref);
+    if (local === undefined) {
+      throw new AptOstreeError('unknown-revision', `no commit matches '${refspec.ref}' in the local repository`,
+        'rebase onto a remote ref: `apt-ostree rebase REMOTE:REF`');
+    }
+    return local;
+  }
+  return pull(view.sysroot.repoPath, refspec.remote, refspec.ref, { progress: opts.progress, signal: opts.signal });
+}
+
+export async function deployIfChanged(
+  opts: EngineOptions,
+  view: OsView,
+  refspec: Refspec,
+  base: string,
+  target: string,
+  allowDowngrade: boolean,
+): Promise<UpdateSummary> {
+  const repo = view.sysroot.repoPath;
+  const [fromInfo, toInfo] = await Promise.all([commitInfo(repo, base), commitInfo(repo, target)]);
+  const summary: UpdateSummary = {
+    changed: target !== base,
+    refspec: formatRefspec(refspec),
+    from: { checksum: base, version: fromInfo.version ?? null },
+    to: { checksum: target, version: toInfo.version ?? null, timestamp: toInfo.timestamp },
+    diff: null,
+  };
+  if (!summary.changed) return summary;
+  if (toInfo.timestamp < fromInfo.timestamp && !allowDowngrade) {
+    throw new AptOstreeError('invalid-argument',
+      `the new commit ${target.slice(0, 12)} is older than the current base ${base.slice(0, 12)}: that is a downgrade`,
+      'use `apt-ostree deploy` to go to an older version on purpose');
+  }
+  summary.diff = diffPackages(await readCommitPackages(repo, base), await readCommitPackages(repo, target));
+  await deployCommit(opts, view, target, originForNewDeployment(view.current.origin, formatRefspec(refspec)));
+  return summary;
+}
+
+/** --check and --preview look at the remote through a scratch repository: the sysroot is not touched. */
+async function checkForUpdate(opts: EngineOptions, preview: boolean): Promise<UpdateSummary> {
+  const view = await openOs(opts);
+  const refspec = followedRefspec(view.current);
+  const base = await currentBase(view);
+  const repo = view.sysroot.repoPath;
+  const fromInfo = await commitInfo(repo, base);
+  const summarize = async (lookRepo: string, target: string): Promise<UpdateSummary> => {
+    const toInfo = await commitInfo(lookRepo, target);
+    return {
+      changed: target !== base,
+      refspec: formatRefspec(refspec),
+      from: { checksum: base, version: fromInfo.version ?? null },
+      to: { checksum: target, version: toInfo.version ?? null, timestamp: toInfo.timestamp },
+      diff: preview && target !== base
+        ? diffPackages(await readCommitPackages(repo, base), await readCommitPackages(lookRepo, target))
+        : null,
+    };
+  };
+  if (refspec.remote === undefined) {
+    const local = await fetchTip(opts, view, refspec);
+    return summarize(repo, local);
+  }
+  const remote = refspec.remote;
+  return withScratchRepo(repo, remote, async (scratch) => {
+    const target = await task(opts.progress, `Checking ${formatRefspec(refspec)}`, () =>
+      pull(scratch, remote, refspec.ref, {
+        progress: opts.progress, signal: opts.signal, ...(preview ? { subpath: '/usr/share/dpkg/database' } : { commitMetadataOnly: true }),
+      }));
+    return summarize(scratch, target);
+  });
+}

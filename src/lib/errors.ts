@@ -1,0 +1,66 @@
+/**
+ * Every failure a user can see is an AptOstreeError: a stable code (scripts and the D-Bus error names key on it),
+ * one line of message, and a hint that says what to do next.
+ */
+export type ErrorCode =
+  | 'usage'
+  | 'not-root'
+  | 'not-a-sysroot'
+  | 'unknown-os'
+  | 'no-deployment'
+  | 'unknown-revision'
+  | 'invalid-refspec'
+  | 'invalid-karg'
+  | 'invalid-index'
+  | 'invalid-argument'
+  | 'sysroot-locked'
+  | 'no-remote'
+  | 'pull-failed'
+  | 'deploy-failed'
+  | 'bootloader-unsupported'
+  | 'no-rollback'
+  | 'nothing-to-do'
+  | 'editor-failed'
+  | 'command-failed'
+  | 'tool-missing'
+  | 'cancelled'
+  | 'parse-error'
+  | 'no-package-database'
+  | 'no-kernel'
+  | 'invalid-rootfs'
+  | 'internal';
+
+export class AptOstreeError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+
+  constructor(code: ErrorCode, message: string, hint?: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AptOstreeError';
+    this.code = code;
+    this.hint = hint;
+  }
+
+  /** The one line a user sees: `error[code]: message — hint`. */
+  format(): string {
+    const line = `error[${this.code}]: ${oneLine(this.message)}`;
+    return this.hint ? `${line} — ${oneLine(this.hint)}` : line;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; hint: string | null } {
+    return { code: this.code, message: this.message, hint: this.hint ?? null };
+  }
+}
+
+export function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, '; ').trim();
+}
+
+/** Wraps anything thrown into an AptOstreeError so the CLI and the daemon report every failure the same way. */
+export function toAptOstreeError(err: unknown): AptOstreeError {
+  if (err instanceof AptOstreeError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new AptOstreeError('internal', message, 'this is a bug in apt-ostree; please report it with the command line', {
+    cause: err,
+  });
+}

@@ -79,11 +79,10 @@ export function runUnchecked(argv: readonly string[], opts: ExecOptions = {}): P
       setTimeout(() => { killGroup(child.pid, 'SIGKILL'); }, 3000).unref();
     };
     opts.signal?.addEventListener('abort', abort, { once: true });
-    const stopOnParentExit = (): void => { killGroup(child.pid, 'SIGKILL'); };
-    process.once('exit', stopOnParentExit);
+    if (child.pid !== undefined) runningGroups.add(child.pid);
     child.on('error', (e: NodeJS.ErrnoException) => {
       opts.signal?.removeEventListener('abort', abort);
-      process.removeListener('exit', stopOnParentExit);
+      if (child.pid !== undefined) runningGroups.delete(child.pid);
       if (e.code === 'ENOENT') {
         reject(new AptOstreeError('tool-missing', `${file} is not installed`, `install the Debian package that provides ${file}`));
       } else {
@@ -92,7 +91,7 @@ export function runUnchecked(argv: readonly string[], opts: ExecOptions = {}): P
     });
     child.on('close', (code, signal) => {
       opts.signal?.removeEventListener('abort', abort);
-      process.removeListener('exit', stopOnParentExit);
+      if (child.pid !== undefined) runningGroups.delete(child.pid);
       if (aborted) { reject(cancelledError()); return; }
       resolve({
         code: code ?? (signal ? 128 + signalNumber(signal) : 1),
@@ -104,6 +103,10 @@ export function runUnchecked(argv: readonly string[], opts: ExecOptions = {}): P
     child.stdin.end(opts.input ?? '');
   });
 }
+
+/** Children run in process groups of their own; when we exit, they must not outlive us. */
+const runningGroups = new Set<number>();
+process.once('exit', () => { for (const pid of runningGroups) killGroup(pid, 'SIGKILL'); });
 
 function cancelledError(): AptOstreeError {
   return new AptOstreeError('cancelled', 'the operation was cancelled', 'nothing was changed; run the command again when ready');

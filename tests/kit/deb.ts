@@ -80,7 +80,8 @@ export async function buildDeb(spec: DebSpec, workDir: string, outDir: string, h
   }
 
   await mkdir(outDir, { recursive: true });
-  const path = join(outDir, `${spec.name}_${spec.version}_${architecture}.deb`);
+  // Debian's file names leave the epoch out (1:2.0-1 → name_2.0-1_arch.deb).
+  const path = join(outDir, `${spec.name}_${spec.version.replace(/^\d+:/, '')}_${architecture}.deb`);
   // gzip instead of the default xz: the kit is rebuilt whenever its sources change, so build speed matters.
   await run(['dpkg-deb', '--root-owner-group', '-Zgzip', '-z1', '--build', stage, path]);
   await rm(stage, { recursive: true, force: true });

@@ -3,7 +3,7 @@
  * their symlink chains, at merged-/usr paths. That is enough for dpkg and useradd to run inside bubblewrap with a
  * kit tree as `/`, without downloading anything.
  */
-import { lstat, readlink, stat } from 'node:fs/promises';
+import { lstat, readlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { runUnchecked } from '../../src/lib/exec.js';
 import type { DebFile } from './deb.js';
@@ -37,8 +37,8 @@ export class HostFileCollector {
 /** The shared libraries (and the dynamic loader) the given host programs need, per `ldd`. */
 export async function sharedLibrariesOf(programs: readonly string[]): Promise<string[]> {
   const libs = new Set<string>();
-  for (const program of programs) {
-    const { code, stdout } = await runUnchecked(['ldd', program]);
+  const outputs = await Promise.all(programs.map((program) => runUnchecked(['ldd', program])));
+  for (const { code, stdout } of outputs) {
     if (code !== 0) continue; // "not a dynamic executable": static programs need nothing
     for (const line of stdout.split('\n')) {
       const match = /=>\s+(\/\S+)\s+\(/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
@@ -46,15 +46,4 @@ export async function sharedLibrariesOf(programs: readonly string[]): Promise<st
     }
   }
   return [...libs].sort();
-}
-
-/** The first of `candidates` that exists on the host (paths differ between Debian releases). */
-export async function firstExisting(candidates: readonly string[]): Promise<string> {
-  for (const path of candidates) {
-    try {
-      await stat(path);
-      return path;
-    } catch { /* try the next */ }
-  }
-  throw new Error(`none of ${candidates.join(', ')} exists on this host`);
 }

@@ -60,7 +60,7 @@ export async function checkBaseImageContract(root: string, opts: ContractCheckOp
   await checkEtc(root, add);
   await checkPackageDatabase(root, declared, add);
   await checkPackageState(root, declared, opts.packageStatePaths ?? DEFAULT_PACKAGE_STATE_PATHS, add);
-  await checkLayout(root, add);
+  await checkLayout(root, declared, add);
   await checkVar(root, add);
   if (!(await lstatOrNull(join(root, 'usr/lib/os-release')))) {
     add('os-release', '/usr/lib/os-release', 'missing: ostree names boot entries after it and tools read it');
@@ -151,11 +151,15 @@ async function checkPackageState(root: string, declared: readonly DeclaredPath[]
   }
 }
 
-async function checkLayout(root: string, add: Add): Promise<void> {
+async function checkLayout(root: string, declared: readonly DeclaredPath[], add: Add): Promise<void> {
   for (const link of TOPLEVEL_LINKS) {
     const st = await lstatOrNull(join(root, link.path));
     const target = st?.isSymbolicLink() ? await readlink(join(root, link.path)) : null;
     if (target !== link.target) add('toplevel', abs(link.path), `must be a symlink to ${link.target}`);
+    const dir = link.dir;
+    if (dir && !declared.some((d) => d.type === 'd' && d.path === abs(dir.path))) {
+      add('toplevel', abs(dir.path), `no tmpfiles.d line creates it (${abs(link.path)} points there)`);
+    }
   }
   for (const dir of EMPTY_MOUNT_POINTS) {
     const st = await lstatOrNull(join(root, dir));

@@ -59,19 +59,22 @@ export interface ToplevelLink {
   path: string;
   /** Symlink target, relative as ostree-based systems ship them. */
   target: string;
-  /** Directory under /var that receives what the image had at `path`; absent when the content is dropped. */
-  varDir?: string;
+  /**
+   * Directory that receives what the image had at `path` and that tmpfiles.d creates at boot with `mode`
+   * (in /var, or /run for what is not kept).
+   */
+  dir?: { path: string; mode: string; keepContent: boolean };
 }
 
 /** The rpm-ostree root layout: everything writable lives in /var, /ostree reaches the sysroot's repository. */
 export const TOPLEVEL_LINKS: readonly ToplevelLink[] = [
-  { path: 'home', target: 'var/home', varDir: 'var/home' },
-  { path: 'root', target: 'var/roothome', varDir: 'var/roothome' },
-  { path: 'opt', target: 'var/opt', varDir: 'var/opt' },
-  { path: 'srv', target: 'var/srv', varDir: 'var/srv' },
-  { path: 'mnt', target: 'var/mnt', varDir: 'var/mnt' },
-  { path: 'usr/local', target: '../var/usrlocal', varDir: 'var/usrlocal' },
-  { path: 'media', target: 'run/media' },
+  { path: 'home', target: 'var/home', dir: { path: 'var/home', mode: '0755', keepContent: true } },
+  { path: 'root', target: 'var/roothome', dir: { path: 'var/roothome', mode: '0700', keepContent: true } },
+  { path: 'opt', target: 'var/opt', dir: { path: 'var/opt', mode: '0755', keepContent: true } },
+  { path: 'srv', target: 'var/srv', dir: { path: 'var/srv', mode: '0755', keepContent: true } },
+  { path: 'mnt', target: 'var/mnt', dir: { path: 'var/mnt', mode: '0755', keepContent: true } },
+  { path: 'usr/local', target: '../var/usrlocal', dir: { path: 'var/usrlocal', mode: '0755', keepContent: true } },
+  { path: 'media', target: 'run/media', dir: { path: 'run/media', mode: '0755', keepContent: false } },
   { path: 'ostree', target: 'sysroot/ostree' },
 ];
 

@@ -11,6 +11,7 @@ import {
   CONTRACT_TMPFILES,
   DEFAULT_PACKAGE_STATE_PATHS,
   DPKG_DATABASE,
+  TOPLEVEL_LINKS,
 } from './contract-paths.js';
 import { moveEtcToUsrEtc, removeMachineIdentity } from './etc.js';
 import { moveKernelIntoModules, requireSingleKernel } from './kernel.js';
@@ -86,10 +87,13 @@ export async function applyBaseImageContract(root: string, opts: ContractOptions
 }
 
 /** The contract's own tmpfiles.d lines: /var paths that are symlinks to state in /usr. */
-export function contractTmpfilesText(linkedState: readonly string[]): string {
+function contractTmpfilesText(linkedState: readonly string[]): string {
   const lines = [
-    '# apt-ostree base image contract: package state lives in /usr (one copy per deployment, read-only);',
-    '# these /var paths only point to it.',
+    '# apt-ostree base image contract. The writable places behind the toplevel symlinks:',
+    ...TOPLEVEL_LINKS.flatMap((link) => (link.dir
+      ? [formatTmpfilesLine({ type: 'd', path: abs(link.dir.path), mode: link.dir.mode, user: '0', group: '0' })]
+      : [])),
+    '# Package state lives in /usr (one copy per deployment, read-only); /var only points to it:',
     formatTmpfilesLine({ type: 'L', path: '/var/lib/dpkg', argument: abs(DPKG_DATABASE) }),
     ...linkedState.map((varPath) =>
       formatTmpfilesLine({ type: 'L', path: varPath, argument: abs(packageStateLocation(varPath.slice(1))) })),

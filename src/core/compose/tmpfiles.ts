@@ -1,23 +1,33 @@
 /**
- * Reading and writing systemd tmpfiles.d lines (tmpfiles.d(5)), only as far as the contract needs: paths are
- * unquoted and C-unescaped by systemd-tmpfiles and then specifier-expanded, so a path we write must escape
- * whitespace and backslashes as \xHH and `%` as `%%`.
+ * Reading and writing systemd tmpfiles.d lines (tmpfiles.d(5)), only as far as the contract needs. systemd 252
+ * (Debian 12) splits the path field with quotes and backslash-escapes-next-character, but no C escapes (`\x20`
+ * reads as `x20`), then expands specifiers; the argument field is the raw rest of the line, specifiers expanded.
+ * So a path with whitespace, quotes or backslashes is written in double quotes with `\` and `"` escaped, and `%`
+ * is doubled everywhere.
  */
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isErrno, lstatOrNull } from './tree-fs.js';
 
-/** Escapes a path (or a symlink target) for one tmpfiles.d field. */
-export function escapeTmpfilesField(value: string): string {
-  let out = '';
+/** Control characters can not be written in a tmpfiles.d line at all. */
+export function isTmpfilesRepresentable(value: string): boolean {
   for (const ch of value) {
-    const code = ch.codePointAt(0) ?? 0;
-    if (ch === '%') out += '%%';
-    else if (ch === '\\' || ch === '"' || ch === "'" || code <= 0x20 || code === 0x7f) {
-      out += `\\x${code.toString(16).padStart(2, '0')}`;
-    } else out += ch;
+    const code = ch.charCodeAt(0);
+    if (code < 0x20 || code === 0x7f) return false;
   }
-  return out;
+  return true;
+}
+
+/** Escapes a path for the path field. */
+export function escapeTmpfilesPath(path: string): string {
+  const escaped = path.replaceAll('%', '%%');
+  if (!/[\s"'\\]/.test(escaped)) return escaped;
+  return `"${escaped.replace(/["\\]/g, (ch) => `\\${ch}`)}"`;
+}
+
+/** Escapes the argument field (symlink target, ...): it is taken verbatim up to the end of the line. */
+export function escapeTmpfilesArgument(argument: string): string {
+  return argument.replaceAll('%', '%%');
 }
 
 export interface TmpfilesEntry {
@@ -33,59 +43,46 @@ export interface TmpfilesEntry {
 export function formatTmpfilesLine(entry: TmpfilesEntry): string {
   const fields = [
     entry.type,
-    escapeTmpfilesField(entry.path),
+    escapeTmpfilesPath(entry.path),
     entry.mode ?? '-',
     entry.user ?? '-',
     entry.group ?? '-',
     entry.age ?? '-',
   ];
-  if (entry.argument !== undefined) fields.push(escapeTmpfilesField(entry.argument));
+  if (entry.argument !== undefined) fields.push(escapeTmpfilesArgument(entry.argument));
   return fields.join(' ');
 }
 
-/** Splits a tmpfiles.d line into words like systemd does for its first six fields (quotes, C escapes). */
-export function splitTmpfilesWords(line: string): string[] {
+/**
+ * Splits a tmpfiles.d line into words like systemd 252 does for its first six fields: single or double quotes
+ * group, a backslash takes the next character literally. `rest` is what follows the sixth field (the argument).
+ */
+export function splitTmpfilesWords(line: string): { words: string[]; rest: string } {
   const words: string[] = [];
   let current = '';
   let inWord = false;
   let quote: string | null = null;
-  for (let i = 0; i < line.length; i++) {
+  let i = 0;
+  for (; i < line.length && words.length < 6; i++) {
     const ch = line.charAt(i);
-    if (quote) {
+    if (ch === '\\' && i + 1 < line.length) {
+      current += line.charAt(++i);
+      inWord = true;
+    } else if (quote) {
       if (ch === quote) quote = null;
-      else if (ch === '\\' && i + 1 < line.length) {
-        const [text, used] = unescapeAt(line, i);
-        current += text;
-        i += used - 1;
-      } else current += ch;
-      continue;
-    }
-    if (ch === ' ' || ch === '\t') {
+      else current += ch;
+    } else if (ch === ' ' || ch === '\t') {
       if (inWord) words.push(current);
       current = '';
       inWord = false;
-      continue;
+    } else {
+      inWord = true;
+      if (ch === '"' || ch === "'") quote = ch;
+      else current += ch;
     }
-    inWord = true;
-    if (ch === '"' || ch === "'") quote = ch;
-    else if (ch === '\\' && i + 1 < line.length) {
-      const [text, used] = unescapeAt(line, i);
-      current += text;
-      i += used - 1;
-    } else current += ch;
   }
-  if (inWord) words.push(current);
-  return words;
-}
-
-function unescapeAt(line: string, i: number): [string, number] {
-  const next = line.charAt(i + 1);
-  if (next === 'x') {
-    const hex = line.slice(i + 2, i + 4);
-    if (/^[0-9a-fA-F]{2}$/.test(hex)) return [String.fromCharCode(parseInt(hex, 16)), 4];
-  }
-  const simple: Record<string, string> = { n: '\n', t: '\t', '\\': '\\', '"': '"', "'": "'", ' ': ' ' };
-  return [simple[next] ?? next, 2];
+  if (inWord && words.length < 6) words.push(current);
+  return { words, rest: line.slice(i).trim() };
 }
 
 /** A path declared by some tmpfiles.d line, and the line's type letter (d, L, C, ...). */
@@ -103,13 +100,12 @@ export function parseTmpfilesDeclarations(text: string, file: string): DeclaredP
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
-    const words = splitTmpfilesWords(line);
+    const { words, rest } = splitTmpfilesWords(line);
     const [type, path] = words;
     if (type === undefined || path === undefined || !path.startsWith('/')) continue;
     if (/%[^%]/.test(path.replaceAll('%%', ''))) continue;
     const declared: DeclaredPath = { path: normalizeDeclaredPath(path.replaceAll('%%', '%')), type: type.charAt(0), file };
-    const argument = words.slice(6).join(' ');
-    if (argument !== '' && argument !== '-') declared.argument = argument.replaceAll('%%', '%');
+    if (rest !== '' && rest !== '-') declared.argument = rest.replaceAll('%%', '%');
     out.push(declared);
   }
   return out;

@@ -1,25 +1,20 @@
 /**
  * The root layout of an ostree deployment: / and /usr are read-only, so every place people or packages write to
  * (home directories, /opt, /srv, /usr/local, ...) is a symlink into /var, which persists across deployments.
- * What the image had there moves into /var and so becomes tmpfiles.d lines later.
+ * What the image had there moves into /var and so becomes tmpfiles.d lines later; the directories themselves are
+ * declared by the contract's tmpfiles.d file, like rpm-ostree does.
  */
-import { chmod, mkdir, rm } from 'node:fs/promises';
+import { chmod, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EMPTY_MOUNT_POINTS, TOPLEVEL_LINKS } from './contract-paths.js';
 import { emptyDirectory, lstatOrNull, moveMerging, replaceWithSymlink } from './tree-fs.js';
-
-/** Modes of the /var directories when the image had nothing to move there (the FHS defaults). */
-const VAR_DIR_MODES: Readonly<Record<string, number>> = { 'var/roothome': 0o700 };
 
 export async function applyToplevelLayout(root: string): Promise<void> {
   for (const link of TOPLEVEL_LINKS) {
     const path = join(root, link.path);
     const st = await lstatOrNull(path);
-    if (link.varDir !== undefined) {
-      const varDir = join(root, link.varDir);
-      if (st?.isDirectory()) await moveMerging(path, varDir);
-      if (!(await lstatOrNull(varDir))) await mkdir(varDir, { recursive: true, mode: VAR_DIR_MODES[link.varDir] ?? 0o755 });
-    }
+    // The /var directories themselves come from the contract's tmpfiles.d lines, so only content is moved.
+    if (st?.isDirectory() && link.dir?.keepContent === true) await moveMerging(path, join(root, link.dir.path));
     await replaceWithSymlink(path, link.target);
   }
   for (const dir of EMPTY_MOUNT_POINTS) {

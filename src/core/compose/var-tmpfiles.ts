@@ -10,22 +10,33 @@
  * copy). Logs, caches, locks and machine identity are dropped. Then /var is emptied.
  *
  * The tree's /var is taken as the whole truth: the generated file and the factory copies it lists are regenerated
- * from it. When converting a layered tree, populate /var from the old lines first (systemd-tmpfiles --create).
+ * from it. When converting a layered tree, populate /var from the old lines first (`systemd-tmpfiles --create
+ * --root=<tree> --prefix=/var`, as a booted system would). An empty /var next to an existing generated file means
+ * the tree was converted already and nobody repopulated it: then nothing changes (instead of losing every line).
  *
  * This runs on hardlinked checkouts too, so it only renames, unlinks and writes new files (see tree-fs.ts).
  */
-import { mkdir, readdir, readFile, readlink, rmdir } from 'node:fs/promises';
+import { mkdir, readFile, readlink, rmdir } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, dirname, join, posix } from 'node:path';
 import { AUTOVAR_TMPFILES, FACTORY_ROOT } from './contract-paths.js';
 import {
   formatTmpfilesLine,
+  isTmpfilesRepresentable,
   parseTmpfilesDeclarations,
   readDeclaredTmpfilesPaths,
   type DeclaredPath,
   type TmpfilesEntry,
 } from './tmpfiles.js';
-import { emptyDirectory, isErrno, lstatOrNull, moveMerging, unlinkIfPresent, writeFileByRename } from './tree-fs.js';
+import {
+  emptyDirectory,
+  isErrno,
+  lstatOrNull,
+  moveMerging,
+  readdirOrEmpty,
+  unlinkIfPresent,
+  writeFileByRename,
+} from './tree-fs.js';
 
 export interface VarTmpfilesOptions {
   /** Tree-relative path of the generated tmpfiles.d file; default usr/lib/tmpfiles.d/apt-ostree-autovar.conf. */
@@ -43,8 +54,10 @@ export interface VarTmpfilesReport {
   skippedDeclared: string[];
   /** Absolute /var paths dropped with the reason. */
   dropped: { path: string; reason: string }[];
-  /** Sockets, fifos and device nodes: tmpfiles.d can not recreate them from an image, they are dropped. */
+  /** Sockets, fifos, device nodes and names with control characters: dropped, tmpfiles.d can not express them. */
   unsupported: string[];
+  /** True when /var was empty and already converted, so the generated file was left as it was. */
+  unchanged: boolean;
 }
 
 /** Subtrees whose files are volatile; their directories are kept so the programs writing there find them. */
@@ -62,12 +75,13 @@ const MACHINE_FILES = new Set([
 export function dropReason(rel: string, st: Stats): string | null {
   if (rel.startsWith('var/tmp/')) return 'temporary file';
   const name = basename(rel);
-  if (!st.isDirectory()) {
-    if (VOLATILE_SUBTREES.some((prefix) => rel.startsWith(prefix))) return 'log or cache';
-    if (name === 'lock' || name === 'lock-frontend') return 'lock file';
-    if (name.endsWith('-old') || /\.dpkg-(old|new|tmp|dist|bak)$/.test(name)) return 'backup file';
-    if (MACHINE_FILES.has(rel) && !st.isSymbolicLink()) return 'machine identity';
-  }
+  if (st.isDirectory()) return null;
+  if (VOLATILE_SUBTREES.some((prefix) => rel.startsWith(prefix))) return 'log or cache';
+  // only regular files: /var/lock is a legitimate symlink to /run/lock
+  if (!st.isFile()) return null;
+  if (name === 'lock' || name === 'lock-frontend') return 'lock file';
+  if (name.endsWith('-old') || /\.dpkg-(old|new|tmp|dist|bak)$/.test(name)) return 'backup file';
+  if (MACHINE_FILES.has(rel)) return 'machine identity';
   return null;
 }
 
@@ -78,9 +92,12 @@ export async function convertVarToTmpfiles(root: string, opts: VarTmpfilesOption
   const confPath = opts.confPath ?? AUTOVAR_TMPFILES;
   const declared = await readDeclaredTmpfilesPaths(root, [basename(confPath)]);
   const report: VarTmpfilesReport = {
-    confPath, directories: 0, symlinks: 0, files: 0, skippedDeclared: [], dropped: [], unsupported: [],
+    confPath, directories: 0, symlinks: 0, files: 0, skippedDeclared: [], dropped: [], unsupported: [], unchanged: false,
   };
   await mkdir(join(root, 'var'), { recursive: true });
+  if ((await readdirOrEmpty(join(root, 'var'))).length === 0 && (await lstatOrNull(join(root, confPath)))) {
+    return { ...report, unchanged: true };
+  }
 
   const entries: TmpfilesEntry[] = [];
   const filesToFactory: string[] = [];
@@ -97,12 +114,17 @@ export async function convertVarToTmpfiles(root: string, opts: VarTmpfilesOption
       report.dropped.push({ path: absPath, reason });
       return;
     }
+    const target = st.isSymbolicLink() ? await readlink(join(root, rel)) : '';
+    if (!isTmpfilesRepresentable(absPath) || !isTmpfilesRepresentable(target)) {
+      report.unsupported.push(absPath);
+      return;
+    }
     if (declaration) report.skippedDeclared.push(absPath);
     else if (st.isDirectory()) {
       entries.push({ type: 'd', path: absPath, mode: octalMode(st), user: String(st.uid), group: String(st.gid) });
       report.directories++;
     } else if (st.isSymbolicLink()) {
-      entries.push({ type: 'L', path: absPath, argument: await readlink(join(root, rel)) });
+      entries.push({ type: 'L', path: absPath, argument: target });
       report.symlinks++;
     } else if (st.isFile()) {
       entries.push({ type: 'C', path: absPath });
@@ -113,10 +135,10 @@ export async function convertVarToTmpfiles(root: string, opts: VarTmpfilesOption
       return;
     }
     if (st.isDirectory()) {
-      for (const name of (await readdir(join(root, rel))).sort()) await visit(`${rel}/${name}`);
+      for (const name of await readdirOrEmpty(join(root, rel))) await visit(`${rel}/${name}`);
     }
   };
-  for (const name of (await readdir(join(root, 'var'))).sort()) await visit(`var/${name}`);
+  for (const name of await readdirOrEmpty(join(root, 'var'))) await visit(`var/${name}`);
 
   await removePreviousFactoryCopies(root, confPath);
   for (const rel of filesToFactory) await moveMerging(join(root, rel), join(root, FACTORY_ROOT, rel));

@@ -1,5 +1,5 @@
 import { AptOstreeError } from '../../lib/errors.js';
-import { commitHistory, commitInfo, isChecksum, revParse } from '../ostree/repo.js';
+import { commitHistory, commitInfo, hasCommit, isChecksum, revParse } from '../ostree/repo.js';
 import { originRefspec } from '../origin.js';
 import { diffPackages, readCommitPackages, type InstalledPackage, type PackageDiff } from '../packages.js';
 import { printable } from '../refspec.js';
@@ -24,7 +24,7 @@ export async function resolveLocalRevision(view: OsView, rev: string | undefined
    
   if (!/^[\x20-\x7e]+$/.test(rev) || rev.startsWith('-')) throw unknown(rev);
   const direct = await revParse(repo, rev);
-  if (direct !== undefined) return direct;
+  if (direct !== undefined && await hasCommit(repo, direct)) return direct;
   const version = rev.startsWith('version=') ? rev.slice('version='.length) : rev;
   for (const d of view.deployments) {
     const tips = [d.checksum];

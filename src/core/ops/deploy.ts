@@ -1,5 +1,5 @@
 import { pull } from '../ostree/pull.js';
-import { revParse } from '../ostree/repo.js';
+import { hasCommit, revParse } from '../ostree/repo.js';
 import { originForNewDeployment } from '../origin.js';
 import { diffPackages, readCommitPackages } from '../packages.js';
 import { task } from '../progress.js';
@@ -57,7 +57,7 @@ async function switchTo(
   overrideCommit: string | undefined,
 ): Promise<UpdateSummary> {
   const repo = view.sysroot.repoPath;
-  if (refspec.remote !== undefined && (await revParse(repo, target)) === undefined) {
+  if (refspec.remote !== undefined && !(await hasCommit(repo, target))) {
     await task(opts.progress, `Pulling ${target.slice(0, 12)}`, () =>
       pull(repo, refspec.remote ?? '', target, { progress: opts.progress, signal: opts.signal }));
   }

@@ -1,5 +1,5 @@
 import { AptOstreeError } from '../../lib/errors.js';
-import { commitHistory, isChecksum, revParse, type CommitInfo } from '../ostree/repo.js';
+import { commitHistory, hasCommit, isChecksum, revParse, type CommitInfo } from '../ostree/repo.js';
 import { pull, withScratchRepo } from '../ostree/pull.js';
 import { formatRefspec, printable, type Refspec } from '../refspec.js';
 import type { EngineOptions, OsView } from './context.js';
@@ -12,7 +12,7 @@ import type { EngineOptions, OsView } from './context.js';
 export async function resolveRevision(opts: EngineOptions, view: OsView, refspec: Refspec, rev: string): Promise<string> {
   const wanted = parseRev(rev);
   const repo = view.sysroot.repoPath;
-  if (wanted.kind === 'checksum' && (await revParse(repo, wanted.value)) !== undefined) return wanted.value;
+  if (wanted.kind === 'checksum' && await hasCommit(repo, wanted.value)) return wanted.value;
 
   const local = await revParse(repo, formatRefspec(refspec));
   if (local !== undefined) {

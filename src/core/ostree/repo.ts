@@ -1,3 +1,5 @@
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
 import { AptOstreeError } from '../../lib/errors.js';
 import { ostree, ostreeUnchecked } from './ostree-cli.js';
 
@@ -21,6 +23,17 @@ export async function revParse(repo: string, rev: string): Promise<string | unde
   const r = await ostreeUnchecked(['rev-parse', `--repo=${repo}`, rev]);
   const out = r.stdout.trim();
   return r.code === 0 && isChecksum(out) ? out : undefined;
+}
+
+/** Whether the commit object is in the repository (rev-parse accepts any well-formed checksum). */
+export async function hasCommit(repo: string, checksum: string): Promise<boolean> {
+  if (!isChecksum(checksum)) return false;
+  try {
+    await access(join(repo, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.commit`));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export async function commitInfo(repo: string, checksum: string): Promise<CommitInfo> {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,10 +16,16 @@ import {
 let kit: Kit;
 let server: { url: string; close(): Promise<void> };
 const sysroots: string[] = [];
+let usedByThisTest: string[] = [];
 
 before(async () => {
   kit = await getKit();
   server = await serveDirectory(kit.dir);
+});
+// Acceptance: `ostree fsck` is clean after every test, the failing ones included.
+afterEach(async () => {
+  for (const s of usedByThisTest) await fsckClean(s);
+  usedByThisTest = [];
 });
 after(async () => {
   await server.close();
@@ -29,6 +35,7 @@ after(async () => {
 async function fresh(): Promise<string> {
   const s = (await newSysroot(kit, { remoteUrl: `${server.url}/ostree-archive` })).path;
   sysroots.push(s);
+  usedByThisTest.push(s);
   return s;
 }
 

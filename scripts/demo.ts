@@ -26,12 +26,12 @@ try {
   await step(sysroot, ['status']);
   await step(sysroot, ['upgrade', '--preview']);
   await step(sysroot, ['upgrade']);
+  await step(sysroot, ['db', 'diff']);
   await step(sysroot, ['kargs', '--append=quiet']);
   await step(sysroot, ['kargs']);
   await step(sysroot, ['status']);
   await step(sysroot, ['rollback']);
   await step(sysroot, ['status', '--json']);
-  await step(sysroot, ['db', 'diff']);
   process.stdout.write(`\nDone in ${((Date.now() - started) / 1000).toFixed(1)} s. The sysroot stays at ${sysroot}.\n`);
 } finally {
   await server.close();

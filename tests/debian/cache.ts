@@ -5,18 +5,20 @@
  * test kit's cache (tests/kit/cache.ts), kept separate so the two suites do not depend on each other.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { isErrno } from '../../src/core/compose/tree-fs.js';
 
 const LOCK_TIMEOUT_MS = 20 * 60 * 1000;
 
-/** sha256 of a JSON value and of the files under `dirs` (paths relative to `base`), cut to 16 hex digits. */
-export async function hashInputs(value: unknown, base: string, dirs: readonly string[] = []): Promise<string> {
+/** sha256 of a JSON value and of files (or every file under directories; relative to `base`), cut to 16 hex digits. */
+export async function hashInputs(value: unknown, base: string, paths: readonly string[] = []): Promise<string> {
   const hash = createHash('sha256');
   hash.update(JSON.stringify(value));
-  for (const dir of dirs) {
-    for (const file of await listFiles(join(base, dir))) {
+  for (const path of paths) {
+    const full = join(base, path);
+    const files = (await stat(full)).isDirectory() ? await listFiles(full) : [full];
+    for (const file of files) {
       hash.update(`\0${relative(base, file)}\0`);
       hash.update(await readFile(file));
     }

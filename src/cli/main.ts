@@ -10,6 +10,10 @@ import { register as rebase } from './commands/rebase.js';
 import { register as rollback } from './commands/rollback.js';
 import { register as status } from './commands/status.js';
 import { register as upgrade } from './commands/upgrade.js';
+import { register as install } from './commands/install.js';
+import { register as override } from './commands/override.js';
+import { register as packages } from './commands/packages.js';
+import { register as reset } from './commands/reset.js';
 import { Cli } from './context.js';
 
 function buildProgram(): Command {
@@ -23,7 +27,7 @@ function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeErr: () => undefined });
   const cli = new Cli(program);
-  for (const register of [status, upgrade, deploy, rebase, rollback, kargs, cleanup, pin, db]) register(program, cli);
+  for (const register of [status, upgrade, deploy, rebase, rollback, install, override, reset, packages, kargs, cleanup, pin, db]) register(program, cli);
   for (const sub of program.commands) sub.exitOverride().configureOutput({ writeErr: () => undefined });
   for (const sub of program.commands.flatMap((c) => c.commands)) sub.exitOverride().configureOutput({ writeErr: () => undefined });
   return program;

@@ -8,6 +8,8 @@ import { rollback } from './ops/rollback.js';
 import { status } from './ops/status.js';
 import { upgrade } from './ops/upgrade.js';
 import type { Request, RequestOf, ResultOf } from './requests.js';
+import { override, pkgChange, reset } from './ops/pkg/pkg-change.js';
+import { listPackages, refreshMd, search } from './ops/pkg/query.js';
 
 export type { EngineOptions } from './ops/context.js';
 
@@ -26,6 +28,12 @@ const handlers: Handlers = {
   'db-list': (o, r) => dbList(o, r.revision, r.pattern),
   'db-diff': (o, r) => dbDiff(o, r.from, r.to),
   'db-version': (o, r) => dbVersion(o, r.revision),
+  'pkg-change': (o, r) => pkgChange(o, r),
+  override: (o, r) => override(o, r),
+  reset: (o, r) => reset(o, r),
+  list: (o, r) => listPackages(o, r.pattern, r.deployIndex),
+  search: (o, r) => search(o, r.terms),
+  'refresh-md': (o, r) => refreshMd(o, r.force),
 };
 
 /** Executes a request in this process: what the daemon hosts, and what the client falls back to. */

@@ -5,6 +5,11 @@ import type { KargsRequest, KargsResult } from './ops/kargs.js';
 import type { RollbackResult } from './ops/rollback.js';
 import type { StatusReport } from './ops/status.js';
 import type { UpdateSummary, UpgradeRequest } from './ops/upgrade.js';
+import type { PkgChangeResult } from './ops/pkg/deploy-layered.js';
+import type { OverrideRequest, PkgChangeRequest, ResetRequest } from './ops/pkg/pkg-change.js';
+import type { ListResult } from './ops/pkg/query.js';
+import type { PackageSummary } from './apt/search.js';
+import type { RefreshResult } from './apt/update.js';
 
 /**
  * The one typed request model. The CLI builds these, a Backend carries them (in-process, or over D-Bus to
@@ -22,7 +27,13 @@ export type Request =
   | { kind: 'pin'; index: number; unpin: boolean }
   | { kind: 'db-list'; revision?: string | undefined; pattern?: string | undefined }
   | { kind: 'db-diff'; from?: string | undefined; to?: string | undefined }
-  | { kind: 'db-version'; revision?: string | undefined };
+  | { kind: 'db-version'; revision?: string | undefined }
+  | ({ kind: 'pkg-change' } & PkgChangeRequest)
+  | ({ kind: 'override' } & OverrideRequest)
+  | ({ kind: 'reset' } & ResetRequest)
+  | { kind: 'list'; pattern?: string | undefined; deployIndex?: number | undefined }
+  | { kind: 'search'; terms: string[] }
+  | { kind: 'refresh-md'; force: boolean };
 
 export interface ResultOf {
   status: StatusReport;
@@ -37,6 +48,12 @@ export interface ResultOf {
   'db-list': DbListResult;
   'db-diff': DbDiffResult;
   'db-version': DbVersionResult;
+  'pkg-change': PkgChangeResult;
+  override: PkgChangeResult;
+  reset: PkgChangeResult;
+  list: ListResult;
+  search: PackageSummary[];
+  'refresh-md': RefreshResult;
 }
 
 export type RequestOf<K extends Request['kind']> = Extract<Request, { kind: K }>;
@@ -44,8 +61,10 @@ export type RequestOf<K extends Request['kind']> = Extract<Request, { kind: K }>
 /** Requests that change the system: they need root (or polkit) and take the sysroot lock. */
 export function isMutating(r: Request): boolean {
   switch (r.kind) {
-    case 'status': case 'kargs-show': case 'db-list': case 'db-diff': case 'db-version': return false;
+    case 'status': case 'kargs-show': case 'db-list': case 'db-diff': case 'db-version': case 'list': case 'search':
+      return false;
     case 'upgrade': return !(r.check ?? false) && !(r.preview ?? false);
+    case 'pkg-change': case 'override': case 'reset': return !(r.dryRun ?? false);
     default: return true;
   }
 }

@@ -28,6 +28,23 @@ export type ErrorCode =
   | 'no-package-database'
   | 'no-kernel'
   | 'invalid-rootfs'
+  | 'dpkg-failed'
+  | 'repo-object-modified'
+  | 'account-conflict'
+  | 'already-requested'
+  | 'not-requested'
+  | 'not-overridden'
+  | 'not-in-base'
+  | 'already-overridden'
+  | 'already-installed'
+  | 'invalid-package-name'
+  | 'invalid-deb'
+  | 'unknown-package'
+  | 'unsatisfiable'
+  | 'base-skew'
+  | 'conflicts-with-base'
+  | 'repository-unreachable'
+  | 'download-failed'
   | 'internal';
 
 export class AptOstreeError extends Error {

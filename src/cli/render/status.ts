@@ -27,7 +27,8 @@ function renderDeployment(d: DeploymentStatus, verbose: boolean): string[] {
   if (verbose) rows.push(['StateRoot', d.osname], ['Serial', String(d.serial)], ['Index', String(d.index)]);
   if (d['base-removals'].length > 0) rows.push(['RemovedBasePackages', d['base-removals'].join(' ')]);
   if (d['base-replacements'].length > 0) rows.push(['ReplacedBasePackages', d['base-replacements'].join(' ')]);
-  if (d['requested-packages'].length > 0) rows.push(['LayeredPackages', d['requested-packages'].join(' ')]);
+  if (d.packages.length > 0) rows.push(['LayeredPackages', d.packages.join(' ')]);
+  if (d['inactive-requests'].length > 0) rows.push(['InactiveRequests', d['inactive-requests'].join(' ')]);
   if (verbose) rows.push(['KernelArgs', d.kargs.join(' ')]);
   if (d.staged) rows.push(['Staged', 'yes']);
   if (d.pinned) rows.push(['Pinned', 'yes']);

@@ -1,14 +1,12 @@
 import { pull } from '../ostree/pull.js';
 import { hasCommit, revParse } from '../ostree/repo.js';
-import { originForNewDeployment } from '../origin.js';
 import { diffPackages, readCommitPackages } from '../packages.js';
 import { task } from '../progress.js';
 import { formatRefspec, parseRefspec, type Refspec } from '../refspec.js';
 import { followedRefspec } from './base-source.js';
 import { openOs, withSysrootLock, type EngineOptions, type OsView } from './context.js';
-import { deployCommit } from './new-deployment.js';
 import { resolveRevision } from './resolve-revision.js';
-import { currentBase, type UpdateSummary } from './upgrade.js';
+import { currentBase, deployBase, type UpdateSummary } from './upgrade.js';
 import { commitInfo } from '../ostree/repo.js';
 
 export interface DeployRequest {
@@ -64,8 +62,9 @@ async function switchTo(
   const base = await currentBase(view);
   const [fromInfo, toInfo] = await Promise.all([commitInfo(repo, base), commitInfo(repo, target)]);
   const diff = diffPackages(await readCommitPackages(repo, base), await readCommitPackages(repo, target));
-  await deployCommit(opts, view, target, originForNewDeployment(view.current.origin, formatRefspec(refspec), overrideCommit));
+  const layering = await deployBase(opts, view, refspec, target, overrideCommit);
   return {
+    layering,
     changed: true,
     refspec: formatRefspec(refspec),
     from: { checksum: base, version: fromInfo.version ?? null },

@@ -1,5 +1,8 @@
-import { commitInfo, commitMetadataString } from '../ostree/repo.js';
-import { originRefspec, requestedPackages } from '../origin.js';
+import { readLayeredMetadata } from '../layering/commit.js';
+import { readRequests } from '../layering-requests.js';
+import { commitInfo } from '../ostree/repo.js';
+import { originRefspec } from '../origin.js';
+import { requestName } from './pkg/change-requests.js';
 import { deploymentId, type Deployment } from '../sysroot/deployment.js';
 import { loadSysroot } from '../sysroot/sysroot.js';
 import type { EngineOptions } from './context.js';
@@ -20,6 +23,10 @@ export interface DeploymentStatus {
   'base-checksum': string | null;
   'requested-packages': string[];
   packages: string[];
+  /** Requests the base already satisfies (recorded, not installed). */
+  'inactive-requests': string[];
+  /** Every package the layering added, dependencies included, with versions. */
+  'layered-packages': { name: string; version: string }[];
   'base-removals': string[];
   'base-replacements': string[];
   kargs: string[];
@@ -40,11 +47,10 @@ export async function status(opts: Pick<EngineOptions, 'sysroot' | 'osname'>, on
 }
 
 export async function describe(repo: string, d: Deployment): Promise<DeploymentStatus> {
-  const [info, base] = await Promise.all([
-    commitInfo(repo, d.checksum),
-    commitMetadataString(repo, d.checksum, 'apt-ostree.base'),
-  ]);
-  const requested = requestedPackages(d.origin);
+  const [info, layered] = await Promise.all([commitInfo(repo, d.checksum), readLayeredMetadata(repo, d.checksum)]);
+  const requests = readRequests(d.origin);
+  const requested = [...requests.packages, ...requests.localPackages.map(requestName)];
+  const active = new Set(layered?.layered.map((p) => p.name) ?? []);
   return {
     id: deploymentId(d),
     osname: d.osname,
@@ -57,11 +63,13 @@ export async function describe(repo: string, d: Deployment): Promise<DeploymentS
     pinned: d.pinned,
     rollback: d.rollback,
     origin: originRefspec(d.origin) ?? null,
-    'base-checksum': base ?? null,
+    'base-checksum': layered?.base ?? null,
     'requested-packages': requested,
-    packages: requested,
-    'base-removals': d.origin?.getList('overrides', 'remove') ?? [],
-    'base-replacements': d.origin?.getList('overrides', 'replace') ?? [],
+    packages: requested.filter((r) => active.has(requestName(r))),
+    'inactive-requests': requested.filter((r) => !active.has(requestName(r))),
+    'layered-packages': layered?.layered ?? [],
+    'base-removals': layered?.removed.map((p) => p.name) ?? requests.removals,
+    'base-replacements': layered?.replaced.map((p) => `${p.name}=${p.version}`) ?? requests.replacements,
     kargs: d.kargs,
     index: d.index,
   };

@@ -8,6 +8,27 @@ import { formatRefspec, type Refspec } from '../refspec.js';
 import { followedRefspec } from './base-source.js';
 import { openOs, withSysrootLock, type EngineOptions, type OsView } from './context.js';
 import { deployCommit } from './new-deployment.js';
+import { hasRequests, readRequests } from '../layering-requests.js';
+import { deployLayered, type PkgChangeResult } from './pkg/deploy-layered.js';
+
+/**
+ * Deploys a new base for the current deployment: plainly, or with its layered packages and overrides re-applied
+ * on the new base (requests the new base satisfies become inactive).
+ */
+export async function deployBase(
+  opts: EngineOptions,
+  view: OsView,
+  refspec: Refspec,
+  base: string,
+  overrideCommit: string | undefined,
+): Promise<PkgChangeResult | null> {
+  const requests = readRequests(view.current.origin);
+  if (!hasRequests(requests)) {
+    await deployCommit(opts, view, base, originForNewDeployment(view.current.origin, formatRefspec(refspec), overrideCommit));
+    return null;
+  }
+  return deployLayered(opts, view, { base, refspec: formatRefspec(refspec), requests, overrideCommit });
+}
 
 export interface UpgradeRequest {
   check?: boolean;
@@ -22,6 +43,8 @@ export interface UpdateSummary {
   from: { checksum: string; version: string | null };
   to: { checksum: string; version: string | null; timestamp: number } | null;
   diff: PackageDiff | null;
+  /** The layering re-applied on the new base (inactive requests included), when the deployment has any. */
+  layering?: PkgChangeResult | null;
 }
 
 /** The commit an update starts from: the base of a layered deployment, or the deployment's commit. */
@@ -76,7 +99,7 @@ export async function deployIfChanged(
       'use `apt-ostree deploy` to go to an older version on purpose');
   }
   summary.diff = diffPackages(await readCommitPackages(repo, base), await readCommitPackages(repo, target));
-  await deployCommit(opts, view, target, originForNewDeployment(view.current.origin, formatRefspec(refspec)));
+  summary.layering = await deployBase(opts, view, refspec, target, undefined);
   return summary;
 }
 

@@ -45,6 +45,7 @@ export type ErrorCode =
   | 'conflicts-with-base'
   | 'repository-unreachable'
   | 'download-failed'
+  | 'disk-full'
   | 'internal';
 
 export class AptOstreeError extends Error {
@@ -73,8 +74,17 @@ export function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, '; ').trim();
 }
 
+const NO_SPACE = /No space left on device|ENOSPC/;
+
 /** Wraps anything thrown into an AptOstreeError so the CLI and the daemon report every failure the same way. */
 export function toAptOstreeError(err: unknown): AptOstreeError {
+  const text = err instanceof Error ? err.message : String(err);
+  if (NO_SPACE.test(text) && !(err instanceof AptOstreeError && err.code === 'cancelled')) {
+    // Whatever ran out of room (apt's cache, the work tree, the commit), the fix is the same.
+    return new AptOstreeError('disk-full', 'the disk is full: not enough space to finish the operation',
+      'free space (e.g. `apt-ostree cleanup -b -m`, or remove files under /var), then try again; nothing was changed',
+      { cause: err });
+  }
   if (err instanceof AptOstreeError) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new AptOstreeError('internal', message, 'this is a bug in apt-ostree; please report it with the command line', {

@@ -15,10 +15,15 @@ export interface ServedDirectory {
   close(): Promise<void>;
 }
 
-export async function serveDirectory(dir: string): Promise<ServedDirectory> {
+export interface ServeOptions {
+  /** Files whose URL path matches stall after their first bytes, as a dead mirror does (for cancel tests). */
+  stall?: RegExp;
+}
+
+export async function serveDirectory(dir: string, opts: ServeOptions = {}): Promise<ServedDirectory> {
   const root = await realpath(dir);
   const server = createServer((req, res) => {
-    handle(root, req, res).catch(() => {
+    handle(root, req, res, opts).catch(() => {
       if (!res.headersSent) res.writeHead(500);
       res.end();
     });
@@ -37,7 +42,7 @@ export async function serveDirectory(dir: string): Promise<ServedDirectory> {
   };
 }
 
-async function handle(root: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(root: string, req: IncomingMessage, res: ServerResponse, opts: ServeOptions): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { Allow: 'GET, HEAD' }).end();
     return;
@@ -55,6 +60,11 @@ async function handle(root: string, req: IncomingMessage, res: ServerResponse): 
   });
   if (req.method === 'HEAD') {
     res.end();
+    return;
+  }
+  if (opts.stall?.test(req.url ?? '')) {
+    // Some bytes, then nothing: the client waits until it gives up or is cancelled (the server closes it later).
+    res.write(Buffer.alloc(Math.min(64, st.size)));
     return;
   }
   const stream = createReadStream(file);

@@ -94,7 +94,7 @@ export interface StatusJson {
   deployments: {
     id: string; osname: string; serial: number; checksum: string; version: string | null; timestamp: number;
     booted: boolean; staged: boolean; pinned: boolean; rollback: boolean; origin: string | null; kargs: string[];
-    'base-checksum': string | null; 'requested-packages': string[]; packages: string[];
+    'base-checksum': string | null; 'requested-packages': string[]; packages: string[]; 'inactive-requests': string[];
     'base-removals': string[]; 'base-replacements': string[];
   }[];
   transaction: null;

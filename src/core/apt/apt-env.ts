@@ -29,6 +29,10 @@ export interface AptEnvironmentOptions {
   retries?: number;
 }
 
+/**
+ * One operation at a time per environment (and per cacheDir): resolution rewrites the status copy, and a second
+ * environment on the same cacheDir rewrites apt.conf.
+ */
 export interface AptEnvironment {
   readonly cacheDir: string;
   /** The APT_CONFIG file: `APT_CONFIG=<it> apt-cache policy` shows what apt-ostree's apt sees. */

@@ -4,7 +4,9 @@
  * skips what is already there. Progress comes from apt's status fd (`dlstatus:` lines, mapped to bytes with the
  * sizes --print-uris gave). Local .debs are used where they are.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AptOstreeError } from '../../lib/errors.js';
@@ -35,8 +37,7 @@ export async function downloadPlan(env: AptEnvironment, plan: LayeringPlan, opts
 
   const missing: PlannedPackage[] = [];
   for (const p of fromRepository) {
-    const cached = await stat(path.join(env.archivesDir, archiveFileName(p))).catch(() => null);
-    if (!cached?.isFile() || (p.size !== undefined && cached.size !== p.size)) missing.push(p);
+    if (!(await isCachedIntact(path.join(env.archivesDir, archiveFileName(p)), p))) missing.push(p);
   }
   const bytesTotal = missing.reduce((sum, p) => sum + (p.size ?? 0), 0);
 
@@ -59,6 +60,25 @@ export async function downloadPlan(env: AptEnvironment, plan: LayeringPlan, opts
     p.debPath = file;
   }
   return { ...result, downloadBytes: 0 };
+}
+
+/**
+ * apt reuses a file in archives/ when its size is right, without checking its hash (apt 2.6), and nobody checks it
+ * later since apt never runs dpkg here: a damaged cached file is removed so that apt fetches it again.
+ */
+async function isCachedIntact(file: string, pkg: PlannedPackage): Promise<boolean> {
+  const cached = await stat(file).catch(() => null);
+  if (!cached?.isFile()) return false;
+  if (pkg.size !== undefined && cached.size !== pkg.size) return false;
+  if (pkg.sha256 === undefined || await sha256File(file) === pkg.sha256) return true;
+  await rm(file, { force: true });
+  return false;
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
 
 /** The same holds as during resolution: the base minus what the plan changes. */

@@ -1,6 +1,6 @@
 /**
  * What a user types to name a package: `name`, `name=version`, `name:arch`, `name:arch=version`, or a local .deb
- * (`./x.deb`, `../dir/x.deb`, `/abs/x.deb`). Everything is validated here, before apt sees it: apt treats unknown
+ * (`./x.deb`, `x.deb`, `../dir/x.deb`, `/abs/x.deb`). Everything is validated here, before apt sees it: apt treats unknown
  * names with `.`, `+` or `*` as patterns and anything starting with `-` as an option, and the text ends up in logs,
  * origin files and D-Bus replies.
  */

@@ -18,6 +18,11 @@ export interface PlannedPackage {
   size?: number | undefined;
   /** Repository URL of the .deb ('' for a local file). */
   uri?: string | undefined;
+  /**
+   * SHA256 of the .deb from the repository's index. apt only compares sizes before reusing a file in its
+   * archives directory, so the download step checks cached files against it.
+   */
+  sha256?: string | undefined;
 }
 
 export type PlanStep =

@@ -79,6 +79,7 @@ export async function resolvePlan(env: AptEnvironment, request: ResolveRequest):
 
   const plan = await buildPlan(env, actions, v, base, runOpts);
   await fillDownloadInfo(env, plan, v.args, runOpts);
+  await fillChecksums(env, plan, runOpts);
   return plan;
 }
 
@@ -284,4 +285,17 @@ async function fillDownloadInfo(env: AptEnvironment, plan: LayeringPlan, args: r
     if (cached?.size !== printed.size) bytes += printed.size;
   }
   plan.downloadBytes = bytes;
+}
+
+/** SHA256 of each repository package, from its index record (for checking cached files before reuse). */
+async function fillChecksums(env: AptEnvironment, plan: LayeringPlan, runOpts: { signal?: AbortSignal }): Promise<void> {
+  const fromRepository = plan.install.filter((p) => p.debPath === undefined);
+  if (fromRepository.length === 0) return;
+  const records = await showRecords(env, fromRepository.map((p) => versionSpec(env, p)), runOpts);
+  for (const pkg of fromRepository) {
+    const record = records.find((r) => r.get('Package')?.trim() === pkg.name && r.get('Version')?.trim() === pkg.version
+      && r.get('Architecture')?.trim() === pkg.arch);
+    const sha256 = record?.get('SHA256')?.trim();
+    if (sha256 && /^[0-9a-f]{64}$/.test(sha256)) pkg.sha256 = sha256;
+  }
 }

@@ -77,6 +77,8 @@ describe('install', () => {
     assert.match((await cliOk(s, ['status'])).stdout, /LayeredPackages: kit-app/);
     const ext = await readFile(join(dep, 'usr/share/apt-ostree/extended_states'), 'utf8');
     assert.match(ext, /Package: kit-libbaz1\n(?:.*\n)*?Auto-Installed: 1/);
+    const diff = await cliOk(s, ['db', 'diff']);
+    assert.match(diff.stdout, /Added:\n(?: {2}\S+\n)*? {2}kit-app-1\.0-1/, 'db diff shows the layered packages');
     await cliOk(s, ['rollback']);
     assert.equal((await status(s)).deployments[0]!.checksum, kit.commits.v1);
   });

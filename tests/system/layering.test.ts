@@ -202,6 +202,20 @@ describe('upgrade with layered packages', () => {
     assert.equal(pkgs.get('kit-app'), '1.0-1');
   });
 
+  test('a new base the layering no longer fits fails clearly, never half', async () => {
+    const s = await fresh();
+    await cliOk(s, ['override', 'remove', 'kit-filler-b']);
+    await cliOk(s, ['install', 'kit-app']);
+    const deployments = async (): Promise<string> =>
+      JSON.stringify((await status(s)).deployments.map((d) => [d.id, d.kargs, d.origin])) + (await readdir(join(s, 'boot/loader/entries'))).join();
+    const before = await deployments();
+    // kit-alt has no kit-filler-b, so the recorded override can not apply.
+    const r = await cli(s, ['rebase', `kit:${kit.refs.alt}`]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr.trim().split('\n').at(-1)!, /^error\[not-in-base\]: package kit-filler-b is not in the base image — /);
+    assert.equal(await deployments(), before, 'the deployments are as they were');
+  });
+
   test('base skew: refused on v1 with nothing changed, resolves on v2', async () => {
     const s = await fresh();
     const before = await snapshot(s);

@@ -126,7 +126,6 @@ function validate(request: ResolveRequest): Validated {
     }
     v.changeable.add(name);
     v.args.push(`${arch === undefined ? name : `${name}:${arch}`}-`);
-    v.shown.push(`-${name}`);
   }
   return v;
 }

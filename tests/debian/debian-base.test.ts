@@ -7,16 +7,16 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { lstat, mkdir, mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkBaseImageContract, formatViolations } from '../../src/core/compose/contract-check.js';
 import { run, runUnchecked } from '../../src/lib/exec.js';
 import {
   adminStatus, bootOptions, cliJson, cliOk, fsckClean, type StatusJson,
 } from '../system/support.js';
-import { getDebianBase, OSNAME, type DebianBase } from './base.js';
+import { getDebianBase, type DebianBase } from './base.js';
+import { newDebianSysroot, REMOTE, removeDebianSysroot } from './sysroot.js';
 
-const REMOTE = 'debian';
 const DPKG_DATABASE = 'usr/share/dpkg/database';
 const skip = process.getuid?.() !== 0 ? 'needs root (mmdebstrap --mode=root, ostree admin, bwrap)' : false;
 
@@ -39,32 +39,17 @@ describe('real Debian base image (trixie, mmdebstrap)', { skip }, () => {
 
   before(async () => {
     base = await getDebianBase();
-    work = await mkdtemp('/var/tmp/apt-ostree-debian-test-');
-    sysroot = join(work, 'sysroot');
-    const repo = join(sysroot, 'ostree/repo');
-    progress(`deploying ${base.ref} ${base.commit.slice(0, 12)} into ${sysroot}`);
-    await mkdir(sysroot);
-    await run(['ostree', 'admin', 'init-fs', sysroot]);
-    await run(['ostree', 'admin', 'os-init', `--sysroot=${sysroot}`, OSNAME]);
-    await run(['ostree', 'remote', 'add', `--repo=${repo}`, '--no-gpg-verify', REMOTE, `file://${base.archiveRepo}`, base.ref]);
-    await run(['ostree', 'pull', `--repo=${repo}`, REMOTE, base.ref]);
-    await run(['ostree', 'admin', 'deploy', `--sysroot=${sysroot}`, `--os=${OSNAME}`, '--karg=root=/dev/vda',
-      `${REMOTE}:${base.ref}`]);
-    deployment = join(sysroot, 'ostree/deploy', OSNAME, 'deploy', `${base.commit}.0`);
+    progress(`deploying ${base.ref} ${base.commit.slice(0, 12)}`);
+    const s = await newDebianSysroot(base);
+    ({ work, path: sysroot, deployment } = s);
     // A hardlinked checkout of the commit as it is (the deployment has an /etc merged by ostree): read only.
     checkout = join(work, 'checkout');
-    await run(['ostree', 'checkout', `--repo=${repo}`, '--require-hardlinks', base.commit, checkout]);
-    progress('sysroot ready');
+    await run(['ostree', 'checkout', `--repo=${s.repo}`, '--require-hardlinks', base.commit, checkout]);
+    progress(`sysroot ready in ${sysroot}`);
   });
 
   after(async () => {
-    if (work === '') return;
-    const deployRoot = join(work, 'sysroot/ostree/deploy', OSNAME, 'deploy');
-    const roots = (await readdir(deployRoot).catch(() => [] as string[]))
-      .filter((n) => !n.endsWith('.origin')).map((n) => join(deployRoot, n));
-    // ostree marks deployment roots immutable.
-    if (roots.length > 0) await runUnchecked(['chattr', '-i', ...roots]);
-    await rm(work, { recursive: true, force: true });
+    await removeDebianSysroot(work);
   });
 
   test('the base commit follows the base image contract', async () => {

@@ -112,6 +112,20 @@ describe('install', () => {
     assert.match(await inDeployment(dep, ['sh', '-c', 'id kitd']), /kitd/);
   });
 
+  test('layering again keeps the users an earlier layering created', async () => {
+    const s = await fresh();
+    await cliOk(s, ['install', 'kit-daemon']);
+    const uid = /^kitd:x:(\d+):/m.exec(await readFile(join(await current(s), 'etc/passwd'), 'utf8'))?.[1];
+    assert.ok(uid);
+    await cliOk(s, ['install', 'kit-app']);
+    const dep = await current(s);
+    for (const file of ['usr/etc/passwd', 'etc/passwd']) {
+      assert.match(await readFile(join(dep, file), 'utf8'), new RegExp(`^kitd:x:${uid}:`, 'm'), file);
+    }
+    assert.match(await readFile(join(dep, 'etc/group'), 'utf8'), /^kitd:/m);
+    assert.match(await readFile(join(dep, 'usr/lib/sysusers.d/apt-ostree-layered.conf'), 'utf8'), new RegExp(`^u kitd ${uid}`, 'm'));
+  });
+
   test('conffile, systemd unit, alternatives and /opt land where a booted system finds them', async () => {
     const s = await fresh();
     await cliOk(s, ['install', 'kit-conffile', 'kit-daemon', 'kit-alternatives', 'kit-opt']);

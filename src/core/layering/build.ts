@@ -23,7 +23,7 @@ import {
   diffAccounts,
   readAccounts,
   releaseLocalAccounts,
-  reserveLocalAccounts,
+  previouslyLayeredAccounts, reserveLocalAccounts,
   writeSysusersFragment,
   type AccountReservation,
   type LayeredAccounts,
@@ -113,7 +113,7 @@ export async function buildLayeredCommit(opts: BuildLayeredCommitOptions): Promi
       warnings.push(...(await populateVar(work, signal)).map((l) => `systemd-tmpfiles: ${l}`));
       const before = await readAccounts(join(work, 'usr/etc'));
       const reserved: AccountReservation = opts.localEtc !== undefined
-        ? await reserveLocalAccounts(work, opts.localEtc)
+        ? await reserveLocalAccounts(work, opts.localEtc, await previouslyLayeredAccounts(opts.localEtc))
         : { users: [], groups: [] };
       return { shared: sharedInodes, optBefore: await listVarOpt(work), accountsBefore: before, reservation: reserved };
     });

@@ -61,6 +61,7 @@ export async function finalizeTree(tree: string, opts: FinalizeOptions): Promise
   const removedFromBoot = await clearBoot(tree, warnings);
   const removedSecrets = await removeMachineIdentity(tree);
   if (removedSecrets.length > 0) warnings.push(`removed machine secrets a script generated: ${removedSecrets.join(', ')}`);
+  await generateHostKeysOnAnyBoot(tree);
   for (const rel of TRANSIENT_ETC_FILES) await unlinkIfPresent(join(tree, rel));
 
   // Checks that /var/lib/dpkg is still the link into /usr and drops locks and *-old backups.
@@ -75,6 +76,39 @@ export async function finalizeTree(tree: string, opts: FinalizeOptions): Promise
   // Directories are never shared with the repository, so changing their mode is safe in a hardlinked checkout.
   await chmod(join(tree, 'tmp'), 0o1777);
   return { removedFromBoot, removedSecrets, opt, newPackageState, var: varReport, warnings };
+}
+
+/** Debian's unit that makes the SSH host keys (openssh-server, trixie on), and apt-ostree's drop-in for it. */
+const SSHD_KEYGEN_UNIT = 'usr/lib/systemd/system/sshd-keygen.service';
+const SSHD_KEYGEN_DROPIN = 'usr/lib/systemd/system/sshd-keygen.service.d/50-apt-ostree-host-keys.conf';
+const HOST_KEY_TYPES = ['ecdsa', 'ed25519', 'rsa'];
+
+/**
+ * openssh-server's postinst makes host keys, which removeMachineIdentity takes out of the commit; the package's
+ * sshd-keygen.service would make them at boot, but only on the machine's first boot (ConditionFirstBoot=yes: an
+ * /etc/machine-id that is missing or `uninitialized`). A machine that layers openssh-server has booted before, so
+ * a drop-in lets the unit run on any boot that lacks a key, with the unit's other conditions kept.
+ */
+async function generateHostKeysOnAnyBoot(tree: string): Promise<void> {
+  let unit: string;
+  try {
+    unit = await readFile(join(tree, SSHD_KEYGEN_UNIT), 'utf8');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return;
+    throw err;
+  }
+  const conditions = unit.split('\n').map((l) => l.trim()).filter((l) => /^Condition[A-Za-z]+\s*=/.test(l));
+  if (!conditions.some((l) => /^ConditionFirstBoot\s*=\s*(yes|true|on|1)$/i.test(l))) return;
+  await writeFileByRename(join(tree, SSHD_KEYGEN_DROPIN), [
+    '# Written by apt-ostree: the host keys are not in the commit (they are per machine) and a new deployment is',
+    '# rarely the first boot of its machine: generate them on any boot that lacks one (ssh-keygen -A makes only',
+    '# the missing ones). The empty assignment resets the unit\'s conditions; its others follow again.',
+    '[Unit]',
+    'ConditionFirstBoot=',
+    ...conditions.filter((l) => !/^ConditionFirstBoot\s*=/i.test(l)),
+    ...HOST_KEY_TYPES.map((t) => `ConditionPathExists=|!/etc/ssh/ssh_host_${t}_key`),
+    '',
+  ].join('\n'));
 }
 
 /**

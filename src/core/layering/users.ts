@@ -182,7 +182,22 @@ export interface AccountReservation {
  * Adds the accounts of `localEtc` that the tree lacks to the tree's usr/etc passwd and group, so that ids chosen
  * by maintainer scripts do not collide with them. Undo with releaseLocalAccounts before committing.
  */
-export async function reserveLocalAccounts(tree: string, localEtc: string): Promise<AccountReservation> {
+/**
+ * Accounts an earlier layering created (declared in the merge deployment's sysusers fragment). Re-layering must keep
+ * them: the package's `adduser` finds the user already there and does nothing, so without this they would vanish
+ * from the new commit — and with them the daemon's user, whenever the admin never edited /etc/passwd.
+ */
+export async function previouslyLayeredAccounts(localEtc: string): Promise<AccountReservation> {
+  const { users, groups } = parseSysusersNames(await readOrEmpty(join(localEtc, '..', SYSUSERS_FRAGMENT)));
+  return { users, groups };
+}
+
+/**
+ * Adds the local accounts to the tree while scripts run, so they pick ids nobody local uses. Those in `keep`
+ * (earlier layered accounts) stay in the commit; the rest are released again before it.
+ */
+export async function reserveLocalAccounts(tree: string, localEtc: string, keep: AccountReservation = { users: [], groups: [] }):
+  Promise<AccountReservation> {
   const usrEtc = join(tree, 'usr/etc');
   const [mine, local] = await Promise.all([readAccounts(usrEtc), readAccounts(localEtc)]);
   const userNames = new Set(mine.users.map((u) => u.name));
@@ -195,7 +210,10 @@ export async function reserveLocalAccounts(tree: string, localEtc: string): Prom
   if (groups.length > 0) {
     await replaceKeepingOwner(join(usrEtc, 'group'), appendLines(await readOrEmpty(join(usrEtc, 'group')), groups.map((g) => g.line)));
   }
-  return { users: users.map((u) => u.name), groups: groups.map((g) => g.name) };
+  return {
+    users: users.map((u) => u.name).filter((n) => !keep.users.includes(n)),
+    groups: groups.map((g) => g.name).filter((n) => !keep.groups.includes(n)),
+  };
 }
 
 export async function releaseLocalAccounts(tree: string, reservation: AccountReservation): Promise<void> {

@@ -1,4 +1,5 @@
 // Bundles the client and the daemon into dist/ so the shipped programs need no node_modules.
+import { readFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const common = {
@@ -8,6 +9,10 @@ const common = {
   format: 'esm',
   sourcemap: 'linked',
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  // The D-Bus contract travels inside the bundles (src/dbus/contract.ts), so they need no data file at run time.
+  define: {
+    __APT_OSTREE_DBUS_CONTRACT__: JSON.stringify(readFileSync(new URL('data/dbus/org.aptostree.AptOstree1.xml', import.meta.url), 'utf8')),
+  },
   logLevel: 'warning',
 };
 await Promise.all([

@@ -2,51 +2,19 @@
  * Every failure a user can see is an AptOstreeError: a stable code (scripts and the D-Bus error names key on it),
  * one line of message, and a hint that says what to do next.
  */
-export type ErrorCode =
-  | 'usage'
-  | 'not-root'
-  | 'not-a-sysroot'
-  | 'unknown-os'
-  | 'no-deployment'
-  | 'unknown-revision'
-  | 'invalid-refspec'
-  | 'invalid-karg'
-  | 'invalid-index'
-  | 'invalid-argument'
-  | 'sysroot-locked'
-  | 'no-remote'
-  | 'pull-failed'
-  | 'deploy-failed'
-  | 'bootloader-unsupported'
-  | 'no-rollback'
-  | 'nothing-to-do'
-  | 'editor-failed'
-  | 'command-failed'
-  | 'tool-missing'
-  | 'cancelled'
-  | 'parse-error'
-  | 'no-package-database'
-  | 'no-kernel'
-  | 'invalid-rootfs'
-  | 'dpkg-failed'
-  | 'repo-object-modified'
-  | 'account-conflict'
-  | 'already-requested'
-  | 'not-requested'
-  | 'not-overridden'
-  | 'not-in-base'
-  | 'already-overridden'
-  | 'already-installed'
-  | 'invalid-package-name'
-  | 'invalid-deb'
-  | 'unknown-package'
-  | 'unsatisfiable'
-  | 'base-skew'
-  | 'conflicts-with-base'
-  | 'repository-unreachable'
-  | 'download-failed'
-  | 'disk-full'
-  | 'internal';
+/** Every code a failure can carry; the D-Bus error names are derived from these (src/dbus/errors.ts). */
+export const ERROR_CODES = [
+  'usage', 'not-root', 'not-a-sysroot', 'unknown-os', 'no-deployment', 'unknown-revision', 'invalid-refspec',
+  'invalid-karg', 'invalid-index', 'invalid-argument', 'sysroot-locked', 'no-remote', 'pull-failed', 'deploy-failed',
+  'bootloader-unsupported', 'no-rollback', 'nothing-to-do', 'editor-failed', 'command-failed', 'tool-missing',
+  'cancelled', 'parse-error', 'no-package-database', 'no-kernel', 'invalid-rootfs', 'dpkg-failed',
+  'repo-object-modified', 'account-conflict', 'already-requested', 'not-requested', 'not-overridden', 'not-in-base',
+  'already-overridden', 'already-installed', 'invalid-package-name', 'invalid-deb', 'unknown-package',
+  'unsatisfiable', 'base-skew', 'conflicts-with-base', 'repository-unreachable', 'download-failed', 'disk-full',
+  'transaction-in-progress', 'access-denied', 'internal',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export class AptOstreeError extends Error {
   readonly code: ErrorCode;

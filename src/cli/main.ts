@@ -14,6 +14,7 @@ import { register as install } from './commands/install.js';
 import { register as override } from './commands/override.js';
 import { register as packages } from './commands/packages.js';
 import { register as reset } from './commands/reset.js';
+import { register as daemon } from './commands/daemon.js';
 import { Cli } from './context.js';
 
 function buildProgram(): Command {
@@ -23,11 +24,12 @@ function buildProgram(): Command {
     .option('--sysroot <path>', 'the OSTree sysroot to work on (default: /, or $APT_OSTREE_SYSROOT)')
     .option('--os <name>', 'the stateroot, when the sysroot has several')
     .option('-q, --quiet', 'no progress output')
+    .option('--no-daemon', 'run in this process instead of through apt-ostreed (root only for changes; also APT_OSTREE_NO_DAEMON=1)')
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ writeErr: () => undefined });
   const cli = new Cli(program);
-  for (const register of [status, upgrade, deploy, rebase, rollback, install, override, reset, packages, kargs, cleanup, pin, db]) register(program, cli);
+  for (const register of [status, upgrade, deploy, rebase, rollback, install, override, reset, packages, kargs, cleanup, pin, db, daemon]) register(program, cli);
   for (const sub of program.commands) sub.exitOverride().configureOutput({ writeErr: () => undefined });
   for (const sub of program.commands.flatMap((c) => c.commands)) sub.exitOverride().configureOutput({ writeErr: () => undefined });
   return program;

@@ -139,3 +139,59 @@ function alive(pid: number): boolean {
 export function asUser(uid = 65534, gid = uid): string[] {
   return ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups'];
 }
+
+export const POLKITD = '/usr/lib/polkit-1/polkitd';
+
+export interface RunningPolkitd {
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs polkitd on a private bus inside bubblewrap, with the host's actions plus data/'s and the given rules files
+ * (by name) as the only rules, so nothing of the host's /usr/share/polkit-1 or /etc/polkit-1 is touched.
+ */
+export async function startPolkitd(pb: PrivateBus, rules: Record<string, string>): Promise<RunningPolkitd> {
+  const { spawn } = await import('node:child_process');
+  const { copyFile, readdir } = await import('node:fs/promises');
+  const dir = await mkdtemp(join(tmpdir(), 'apt-ostree-polkit-'));
+  const actions = join(dir, 'actions');
+  const rulesDir = join(dir, 'rules.d');
+  await mkdir(actions);
+  await mkdir(rulesDir);
+  for (const f of await readdir('/usr/share/polkit-1/actions')) await copyFile(join('/usr/share/polkit-1/actions', f), join(actions, f));
+  await copyFile(join(DATA, 'polkit/org.aptostree.AptOstree1.policy'), join(actions, 'org.aptostree.AptOstree1.policy'));
+  for (const [name, text] of Object.entries(rules)) await writeFile(join(rulesDir, name), text);
+  for (const p of [dir, actions, rulesDir]) await chmod(p, 0o755);
+  for (const f of await readdir(actions)) await chmod(join(actions, f), 0o644);
+  for (const f of await readdir(rulesDir)) await chmod(join(rulesDir, f), 0o644);
+  const child = spawn('bwrap', ['--dev-bind', '/', '/', '--ro-bind', actions, '/usr/share/polkit-1/actions',
+    '--ro-bind', rulesDir, '/etc/polkit-1/rules.d', '--setenv', 'DBUS_SYSTEM_BUS_ADDRESS', pb.address, POLKITD],
+  { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (b: Buffer) => { log += b.toString(); });
+  const kill = (): void => {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch { /* already gone */ }
+    }
+  };
+  process.once('exit', kill);
+  for (let i = 0; ; i++) {
+    const r = await run(['busctl', '--system', 'status', 'org.freedesktop.PolicyKit1'], { env: pb.env }).then(() => true, () => false);
+    if (r) break;
+    if (i > 200 || child.exitCode !== null) throw new Error(`polkitd did not start: ${log}`);
+    await new Promise((res) => setTimeout(res, 25));
+  }
+  return {
+    stop: async () => {
+      process.off('exit', kill);
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        kill();
+        await exited;
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

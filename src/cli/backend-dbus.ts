@@ -1,0 +1,235 @@
+/**
+ * The D-Bus executor: the client side of apt-ostreed. It connects to the system bus (DBUS_SYSTEM_BUS_ADDRESS
+ * honoured), registers as a client, refuses a daemon that serves another sysroot than the one asked for, sends each
+ * request as the call request-mapping.ts names, and for transactions subscribes to the Transaction's signals before
+ * Start, renders them through the ProgressSink, and waits for Finished. The AbortSignal (Ctrl-C) cancels the
+ * transaction; the answer (or the error) is the one the in-process executor would have given.
+ */
+import { realpath } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { ProgressSink } from '../core/progress.js';
+import type { Request, RequestOf, ResultOf } from '../core/requests.js';
+import { connectBus, type Bus, type Subscription } from '../dbus/bus.js';
+import { RemoteObject } from '../dbus/contract.js';
+import { BusError, fromBusError, isErrorCode, splitErrorText } from '../dbus/errors.js';
+import { BUS_NAME, NO_OBJECT, OS_INTERFACE, SYSROOT_INTERFACE, SYSROOT_PATH, TRANSACTION_INTERFACE } from '../dbus/names.js';
+import { AptOstreeError } from '../lib/errors.js';
+import { VERSION } from '../version.js';
+import type { Backend, Target } from './backend.js';
+import { decodeReply, requestToCall } from '../dbus/request-mapping.js';
+
+/** The sysroot as the daemon would name it: absolute, symlinks resolved (when it exists). */
+export async function canonicalSysroot(path: string): Promise<string> {
+  const abs = resolve(path);
+  try {
+    return await realpath(abs);
+  } catch {
+    return abs;
+  }
+}
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? 0));
+
+/** The running transaction as ActiveTransaction gives it; undefined when there is none. */
+export interface ActiveTransaction {
+  title: string;
+  initiator: string;
+  path: string;
+}
+
+export function decodeActiveTransaction(value: unknown): ActiveTransaction | undefined {
+  const [title, initiator, path] = Array.isArray(value) ? value as unknown[] : [];
+  const p = str(path);
+  if (p === '' || p === NO_OBJECT) return undefined;
+  return { title: str(title), initiator: str(initiator), path: p };
+}
+
+/** A registered connection to apt-ostreed serving the sysroot asked for. */
+export class DaemonClient {
+  readonly sysroot: RemoteObject;
+  private osObject: RemoteObject | undefined;
+  private closed = false;
+
+  private constructor(readonly bus: Bus, readonly target: Target) {
+    this.sysroot = new RemoteObject(bus, SYSROOT_PATH, SYSROOT_INTERFACE);
+  }
+
+  /**
+   * Connects and registers. Fails with a BusError for which isDaemonUnreachable holds when there is no bus or no
+   * daemon (the caller may fall back), and with an AptOstreeError when the daemon serves another sysroot.
+   */
+  static async connect(target: Target, opts: { timeoutMs?: number } = {}): Promise<DaemonClient> {
+    const bus = await connectBus('system', { timeoutMs: opts.timeoutMs ?? 5000 });
+    const client = new DaemonClient(bus, target);
+    try {
+      if (!(await bus.isReachable(BUS_NAME))) {
+        throw new BusError('org.freedesktop.DBus.Error.ServiceUnknown', `${BUS_NAME} is neither running nor activatable`);
+      }
+      // Reading Path first activates the daemon when it is not running.
+      const served = str(await client.sysroot.get('Path'));
+      const [asked, daemonRoot] = await Promise.all([canonicalSysroot(target.sysroot), canonicalSysroot(served)]);
+      if (asked !== daemonRoot) {
+        throw new AptOstreeError('invalid-argument',
+          `apt-ostreed serves the sysroot ${served}, not ${asked}; refusing to operate on another sysroot`,
+          `run as root with --no-daemon to work on ${asked} directly, or start apt-ostreed with --sysroot ${asked}`);
+      }
+      await client.sysroot.call('RegisterClient', [{ id: `apt-ostree ${VERSION} (pid ${process.pid})` }]);
+      return client;
+    } catch (err) {
+      await bus.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The OS object of the stateroot asked for (--os), or the booted/default one. */
+  async os(): Promise<RemoteObject> {
+    if (!this.osObject) {
+      const [path] = await this.sysroot.call('GetOS', [this.target.osname ?? '']);
+      this.osObject = new RemoteObject(this.bus, str(path), OS_INTERFACE);
+    }
+    return this.osObject;
+  }
+
+  transaction(path: string): RemoteObject {
+    return new RemoteObject(this.bus, path, TRANSACTION_INTERFACE);
+  }
+
+  async activeTransaction(): Promise<ActiveTransaction | undefined> {
+    return decodeActiveTransaction(await this.sysroot.get('ActiveTransaction'));
+  }
+
+  /**
+   * Runs the transaction at this path: subscribes to its signals, calls Start (a joined transaction is followed
+   * just the same), renders the progress, cancels it when the signal aborts, and resolves with Outcome's
+   * result_json parsed, or rejects with the AptOstreeError of the failure.
+   */
+  async runTransaction(path: string, progress: ProgressSink, signal?: AbortSignal): Promise<unknown> {
+    const tx = this.transaction(path);
+    const subs: Subscription[] = [];
+    let settle: ((finished: { success: boolean; code: string; message: string }) => void) | undefined;
+    let fail: ((err: Error) => void) | undefined;
+    const finished = new Promise<{ success: boolean; code: string; message: string }>((res, rej) => {
+      settle = res;
+      fail = rej;
+    });
+    finished.catch(() => undefined);
+    const onAbort = (): void => {
+      progress.message('Cancelling the transaction…');
+      tx.call('Cancel', []).catch((err: unknown) => {
+        progress.message(`cancel failed: ${fromBusError(err).message}`);
+      });
+    };
+    const removeClose = this.bus.onClose(() => {
+      fail?.(new AptOstreeError('internal', 'the D-Bus connection to apt-ostreed closed during the transaction',
+        'see `apt-ostree status`; the transaction may have finished or been cancelled'));
+    });
+    try {
+      subs.push(await tx.onSignal((member, args) => {
+        switch (member) {
+          case 'Message': progress.message(str(args[0])); break;
+          case 'TaskBegin': progress.taskBegin(str(args[0])); break;
+          case 'TaskEnd': progress.taskEnd(str(args[0])); break;
+          case 'PercentProgress': progress.percent(str(args[0]), num(args[1])); break;
+          case 'DownloadProgress':
+            progress.download({ title: str(args[0]), bytesDone: num(args[1]), bytesTotal: num(args[2]), rate: num(args[3]) });
+            break;
+          case 'Finished':
+            settle?.({ success: args[0] === true, code: str(args[1]), message: str(args[2]) });
+            break;
+          default: break;
+        }
+      }));
+      subs.push(await this.bus.watchNameOwner(BUS_NAME, (owner) => {
+        if (owner === '') {
+          fail?.(new AptOstreeError('internal', 'apt-ostreed left the bus during the transaction',
+            'see `apt-ostree status` and the daemon\'s log (journalctl -u apt-ostreed)'));
+        }
+      }));
+      if (signal?.aborted) throw new AptOstreeError('cancelled', 'cancelled before the transaction started');
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const [started] = await tx.call('Start', []);
+      if (started !== true) {
+        // Joined a running transaction, or it finished already: Outcome says which.
+        const outcome = (await tx.get('Outcome')) as Record<string, unknown>;
+        if (Object.keys(outcome).length > 0) return this.outcome(outcome, undefined);
+        progress.message(`Joined the running transaction: ${str(await tx.get('Title'))}`);
+      }
+      const f = await finished;
+      const outcome = (await tx.get('Outcome').catch(() => ({}))) as Record<string, unknown>;
+      return this.outcome(outcome, f);
+    } catch (err) {
+      throw fromBusError(err);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      removeClose();
+      for (const s of subs) await s.remove().catch(() => undefined);
+    }
+  }
+
+  private outcome(o: Record<string, unknown>, f: { success: boolean; code: string; message: string } | undefined): unknown {
+    const success = typeof o.success === 'boolean' ? o.success : (f?.success ?? false);
+    if (success) {
+      const json = str(o.result_json);
+      return json === '' ? null : JSON.parse(json) as unknown;
+    }
+    const codeText = str(o['error-code']) || (f?.code ?? '');
+    const code = isErrorCode(codeText) ? codeText : 'internal';
+    if (typeof o['error-message'] === 'string') {
+      const hint = str(o['error-hint']);
+      throw new AptOstreeError(code, o['error-message'], hint === '' ? undefined : hint);
+    }
+    const { message, hint } = splitErrorText(f?.message ?? 'the transaction failed');
+    throw new AptOstreeError(code, message, hint);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (!this.bus.isClosed) {
+      await this.sysroot.call('UnregisterClient', [{}], { timeoutMs: 2000 }).catch(() => undefined);
+      await this.bus.close().catch(() => undefined);
+    }
+  }
+}
+
+/** The Backend that sends requests to apt-ostreed. */
+export class DaemonBackend implements Backend {
+  readonly name = 'daemon';
+
+  constructor(readonly client: DaemonClient) {}
+
+  async run<K extends Request['kind']>(req: RequestOf<K>, progress: ProgressSink, signal: AbortSignal): Promise<ResultOf[K]> {
+    try {
+      return await runRequest(this.client, req, progress, signal);
+    } catch (err) {
+      throw fromBusError(err);
+    } finally {
+      await this.client.close();
+    }
+  }
+}
+
+/** Sends one request as request-mapping.ts says: a property read, a direct call, or a transaction. */
+export async function runRequest<K extends Request['kind']>(client: DaemonClient, req: RequestOf<K>, progress: ProgressSink,
+  signal: AbortSignal): Promise<ResultOf[K]> {
+  const call = requestToCall(req);
+  const target = call.target === 'sysroot' ? client.sysroot : await client.os();
+  const ctx = { osname: client.target.osname };
+  switch (call.reply) {
+    case 'properties': {
+      const all = await target.getAll({ signal });
+      const wanted = call.properties ?? Object.keys(all);
+      return decodeReply(req, Object.fromEntries(wanted.map((k) => [k, all[k]])), ctx);
+    }
+    case 'result-json':
+    case 'bootconfig': {
+      const [reply] = await target.call(call.member, call.args, { signal });
+      return decodeReply(req, reply, ctx);
+    }
+    case 'transaction': {
+      const [path] = await target.call(call.member, call.args, { signal });
+      return await client.runTransaction(str(path), progress, signal) as ResultOf[K];
+    }
+  }
+}

@@ -240,6 +240,17 @@ describe('apt-ostreed', () => {
     assert.match(refused.stderr, /AccessDenied/);
     const reload = await gcall(pb, SYSROOT_PATH, `${SYSROOT_INTERFACE}.Reload`, [], 65534);
     assert.match(reload.stderr, /AccessDenied/);
+    // install, upgrade, rollback, cleanup: each refused the same way.
+    for (const [member, args] of [
+      ['PkgChange', ["['kit-app']", '[]', '{}']],
+      ['Upgrade', ['{}']],
+      ['Rollback', ['{}']],
+      ['Cleanup', ["['rollback-deploy']", '{}']],
+    ] as const) {
+      const r = await gcall(pb, OS(), `${OS_INTERFACE}.${member}`, [...args], 65534);
+      assert.notEqual(r.code, 0, member);
+      assert.match(r.stderr, /AccessDenied/, `${member}: ${r.stderr}`);
+    }
     assert.equal(await snapshot(sysroot.path), before);
   });
 

@@ -207,7 +207,7 @@ export function implementInterface(name: InterfaceName, impl: InterfaceImpl, opt
     ...info.methods.filter((m) => !Object.hasOwn(impl.methods, m.name)).map((m) => m.name),
     ...info.properties.filter((p) => !Object.hasOwn(impl.properties, p.name)).map((p) => p.name),
   ];
-  if (missing.length > 0 && !opts.partial) throw new Error(`${name}: not implemented: ${missing.join(', ')}`);
+  if (missing.length > 0 && !opts.partial) throw new Error(`${name}: the implementation lacks ${missing.join(', ')}`);
 
   const methods: Record<string, MethodSpec> = {};
   for (const m of info.methods) {

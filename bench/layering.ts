@@ -15,12 +15,12 @@ import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { loadSysroot } from '../src/core/sysroot/sysroot.js';
 import {
-  assertInstalled, BENCH_ROOT, cli, cliStartMs, formatRuns, median, formatTable, log, oursFirst, parseArgs, recordResult, saveAptCache,
+  assertInstalled, BENCH_ROOT, cli, cliStartMs, formatRuns, median, log, oursFirst, recordResult, saveAptCache,
   scenarioResult, seedAptCache, timed, wanted, type AptCacheTemplate, type BenchArgs, type ScenarioResult, type Timed,
 } from './lib/common.js';
 import { formatBreakdown, formatProcesses, formatRawPhases, profileEngine, type EngineProfile } from './lib/profile.js';
 import { rawLayer } from './lib/raw.js';
-import { debianTarget, kitTarget, type BenchSysroot, type BenchTarget } from './lib/targets.js';
+import { benchMain, type BenchSysroot, type BenchTarget } from './lib/targets.js';
 
 const USAGE = 'usage: node --import tsx bench/layering.ts [--debian [--no-kit]] [--reps N] [--profile N] [--only PREFIX] [--results FILE] [-v]';
 const GOAL = 1.3;
@@ -170,26 +170,4 @@ async function runScenarios(args: BenchArgs, target: BenchTarget, scenarios: rea
   return results;
 }
 
-async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), USAGE);
-  const results: ScenarioResult[] = [];
-  if (!args.noKit) {
-    const kit = await kitTarget();
-    try {
-      results.push(...await benchTarget(args, kit));
-    } finally {
-      await kit.close();
-    }
-  }
-  if (args.debian) {
-    const debian = await debianTarget();
-    try {
-      results.push(...await benchTarget(args, debian));
-    } finally {
-      await debian.close();
-    }
-  }
-  process.stdout.write(`\n${formatTable(results)}\n`);
-}
-
-await main();
+await benchMain(USAGE, benchTarget);

@@ -12,11 +12,11 @@
 import { loadSysroot } from '../src/core/sysroot/sysroot.js';
 import { run } from '../src/lib/exec.js';
 import {
-  assertInstalled, cli, cliStartMs, formatRuns, median, formatTable, log, oursFirst, parseArgs, recordResult, scenarioResult, timed, wanted,
+  assertInstalled, cli, cliStartMs, formatRuns, median, log, oursFirst, recordResult, scenarioResult, timed, wanted,
   type BenchArgs, type ScenarioResult, type Timed,
 } from './lib/common.js';
 import { formatBreakdown, formatProcesses, profileEngine, type EngineProfile } from './lib/profile.js';
-import { debianTarget, kitTarget, type BenchSysroot, type BenchTarget } from './lib/targets.js';
+import { benchMain, type BenchSysroot, type BenchTarget } from './lib/targets.js';
 
 const USAGE = 'usage: node --import tsx bench/relayer.ts [--debian [--no-kit]] [--reps N] [--profile N] [--only PREFIX] [--results FILE] [-v]';
 const GOAL = 0.5;
@@ -133,26 +133,4 @@ async function benchTarget(args: BenchArgs, target: BenchTarget): Promise<Scenar
   return [result];
 }
 
-async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), USAGE);
-  const results: ScenarioResult[] = [];
-  if (!args.noKit) {
-    const kit = await kitTarget();
-    try {
-      results.push(...await benchTarget(args, kit));
-    } finally {
-      await kit.close();
-    }
-  }
-  if (args.debian) {
-    const debian = await debianTarget();
-    try {
-      results.push(...await benchTarget(args, debian));
-    } finally {
-      await debian.close();
-    }
-  }
-  process.stdout.write(`\n${formatTable(results)}\n`);
-}
-
-await main();
+await benchMain(USAGE, benchTarget);

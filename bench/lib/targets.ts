@@ -12,7 +12,7 @@ import { serveDirectory } from '../../tests/kit/http.js';
 import { newSysroot, removeSysroot } from '../../tests/kit/sysroot.js';
 import { getDebianBase, OSNAME as DEBIAN_OSNAME, SUITE } from '../../tests/debian/base.js';
 import { hostDebianArchive, type DebianArchive } from '../../tests/debian/host-sources.js';
-import { BENCH_ROOT, log, writeByRename } from './common.js';
+import { BENCH_ROOT, formatTable, log, parseArgs, writeByRename, type BenchArgs, type ScenarioResult } from './common.js';
 
 export type BaseVersion = 'v1' | 'v2';
 
@@ -189,4 +189,28 @@ async function useHostArchive(deployment: string, archive: DebianArchive): Promi
     ...(archive.securityMirror !== undefined ? [stanza(archive.securityMirror, `${SUITE}-security`)] : []),
   ].join('\n'));
   await writeByRename(join(etcApt, 'sources.list'), '# See sources.list.d/debian.sources.\n');
+}
+
+/**
+ * The benchmarks' main: parse the options, run `bench` on the kit (unless --no-kit) and on real Debian (with
+ * --debian), closing each target, and print one table of every scenario.
+ */
+export async function benchMain(
+  usage: string,
+  bench: (args: BenchArgs, target: BenchTarget) => Promise<ScenarioResult[]>,
+): Promise<void> {
+  const args = parseArgs(process.argv.slice(2), usage);
+  const results: ScenarioResult[] = [];
+  const targets: (() => Promise<BenchTarget>)[] = [];
+  if (!args.noKit) targets.push(kitTarget);
+  if (args.debian) targets.push(debianTarget);
+  for (const open of targets) {
+    const target = await open();
+    try {
+      results.push(...await bench(args, target));
+    } finally {
+      await target.close();
+    }
+  }
+  process.stdout.write(`\n${formatTable(results)}\n`);
 }

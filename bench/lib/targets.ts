@@ -11,7 +11,7 @@ import { getKit } from '../../tests/kit/index.js';
 import { serveDirectory } from '../../tests/kit/http.js';
 import { newSysroot, removeSysroot } from '../../tests/kit/sysroot.js';
 import { getDebianBase, OSNAME as DEBIAN_OSNAME, SUITE } from '../../tests/debian/base.js';
-import { hostDebianArchive, type DebianArchive } from '../../tests/debian/host-sources.js';
+import { hostDebianArchive, type DebianArchive } from '../../src/core/compose/archive-sources.js';
 import { BENCH_ROOT, formatTable, log, parseArgs, writeByRename, type BenchArgs, type ScenarioResult } from './common.js';
 
 export type BaseVersion = 'v1' | 'v2';

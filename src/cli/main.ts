@@ -15,6 +15,8 @@ import { register as override } from './commands/override.js';
 import { register as packages } from './commands/packages.js';
 import { register as reset } from './commands/reset.js';
 import { register as daemon } from './commands/daemon.js';
+import { register as compose } from './commands/compose.js';
+import { register as remote } from './commands/remote.js';
 import { Cli } from './context.js';
 
 function buildProgram(): Command {
@@ -29,7 +31,7 @@ function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeErr: () => undefined });
   const cli = new Cli(program);
-  for (const register of [status, upgrade, deploy, rebase, rollback, install, override, reset, packages, kargs, cleanup, pin, db, daemon]) register(program, cli);
+  for (const register of [status, upgrade, deploy, rebase, rollback, install, override, reset, packages, kargs, cleanup, pin, db, daemon, compose, remote]) register(program, cli);
   for (const sub of program.commands) sub.exitOverride().configureOutput({ writeErr: () => undefined });
   for (const sub of program.commands.flatMap((c) => c.commands)) sub.exitOverride().configureOutput({ writeErr: () => undefined });
   return program;

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises
 import { join } from 'node:path';
 import { run, runUnchecked } from '../../src/lib/exec.js';
 import { OSNAME, SUITE, type DebianBase } from './base.js';
-import { DEBIAN_ARCHIVE_KEYRING, type DebianArchive } from './host-sources.js';
+import { DEBIAN_ARCHIVE_KEYRING, type DebianArchive } from '../../src/core/compose/archive-sources.js';
 
 /** The remote the base is pulled from (the origin is then `debian:<ref>`). */
 export const REMOTE = 'debian';

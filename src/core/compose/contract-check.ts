@@ -98,9 +98,10 @@ async function checkKernel(root: string, add: Add): Promise<void> {
 async function checkEtc(root: string, add: Add): Promise<void> {
   if (await lstatOrNull(join(root, 'etc'))) add('etc', '/etc', 'present: the configuration belongs in /usr/etc');
   if (!(await lstatOrNull(join(root, 'usr/etc')))?.isDirectory()) add('etc', '/usr/etc', 'missing');
+  // Absent is allowed too (a treefile with machineid-compat: false): systemd then treats the boot as the first one.
   const machineId = await lstatOrNull(join(root, 'usr/etc/machine-id'));
-  if (!machineId?.isFile()) add('machine-identity', '/usr/etc/machine-id', 'must exist as an empty file (first boot)');
-  else if (machineId.size > 0) add('machine-identity', '/usr/etc/machine-id', 'not empty: every machine would share it');
+  if (machineId && !machineId.isFile()) add('machine-identity', '/usr/etc/machine-id', 'must be an empty file or absent');
+  else if (machineId && machineId.size > 0) add('machine-identity', '/usr/etc/machine-id', 'not empty: every machine would share it');
   for (const pattern of MACHINE_SECRET_GLOBS) {
     for (const rel of await expandGlob(root, pattern)) add('machine-identity', abs(rel), 'host secret baked into the image');
   }

@@ -25,6 +25,8 @@ import { convertVarToTmpfiles, type VarTmpfilesReport } from './var-tmpfiles.js'
 export interface ContractOptions {
   /** Package state moved from /var into /usr (tree-relative, `*` allowed in the last component). */
   packageStatePaths?: readonly string[];
+  /** What /usr/etc/machine-id holds: empty (default) or no file at all (see removeMachineIdentity). */
+  machineId?: 'empty' | 'absent';
   /** Called once per step, for progress output. */
   onStep?: (step: string) => void;
 }
@@ -59,7 +61,7 @@ export async function applyBaseImageContract(root: string, opts: ContractOptions
 
   step('/etc into /usr/etc');
   await moveEtcToUsrEtc(root);
-  const removedSecrets = await removeMachineIdentity(root);
+  const removedSecrets = await removeMachineIdentity(root, opts.machineId);
 
   step('dpkg database and apt state into /usr');
   await moveDpkgDatabaseIntoUsr(root);

@@ -28,16 +28,24 @@ export async function moveEtcToUsrEtc(root: string): Promise<void> {
   }
 }
 
-/** Empties /usr/etc/machine-id (systemd then generates one at first boot) and removes host keys; returns them. */
-export async function removeMachineIdentity(root: string): Promise<string[]> {
+/**
+ * Removes host keys and the machine-id; returns the removed paths. `empty` leaves an empty /usr/etc/machine-id
+ * (rpm-ostree's machineid-compat: systemd fills in a transient id at boot, and a read-only /etc still boots);
+ * `absent` leaves none, which systemd treats as the machine's first boot (ConditionFirstBoot units and presets run).
+ */
+export async function removeMachineIdentity(root: string, machineId: 'empty' | 'absent' = 'empty'): Promise<string[]> {
   const removed: string[] = [];
   for (const pattern of MACHINE_SECRET_GLOBS) {
     for (const rel of await expandGlob(root, pattern)) {
       if (await unlinkIfPresent(join(root, rel))) removed.push(`/${rel}`);
     }
   }
-  const machineId = join(root, 'usr/etc/machine-id');
-  const st = await lstatOrNull(machineId);
-  if (!st?.isFile() || st.size > 0) await writeFileByRename(machineId, '', 0o444);
+  const path = join(root, 'usr/etc/machine-id');
+  if (machineId === 'absent') {
+    await unlinkIfPresent(path);
+    return removed;
+  }
+  const st = await lstatOrNull(path);
+  if (!st?.isFile() || st.size > 0) await writeFileByRename(path, '', 0o444);
   return removed;
 }

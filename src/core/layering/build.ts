@@ -29,6 +29,7 @@ import {
   type LayeredAccounts,
 } from './users.js';
 import { checkoutForLayering, removeWorkTree } from './work-tree.js';
+import { lstatOrNull } from '../compose/tree-fs.js';
 
 export interface BuildLayeredCommitOptions {
   /** The sysroot's bare repository. */
@@ -108,14 +109,19 @@ export async function buildLayeredCommit(opts: BuildLayeredCommitOptions): Promi
     tree = await phase('checkout', 'Checking out the base commit', () =>
       checkoutForLayering(opts.repo, opts.baseCommit, opts.workDir, { signal }));
     const work = tree;
-    const { shared, optBefore, accountsBefore, reservation } = await phase('prepare', 'Preparing the tree', async () => {
+    const { shared, optBefore, accountsBefore, reservation, machineId } = await phase('prepare', 'Preparing the tree', async () => {
+      // The base's machine-id policy (empty file or none, see the treefile's machineid-compat) is kept as it was.
+      const hadMachineId = (await lstatOrNull(join(work, 'usr/etc/machine-id'))) !== null;
       const sharedInodes = await snapshotSharedInodes(work, signal);
       warnings.push(...(await populateVar(work, signal)).map((l) => `systemd-tmpfiles: ${l}`));
       const before = await readAccounts(join(work, 'usr/etc'));
       const reserved: AccountReservation = opts.localEtc !== undefined
         ? await reserveLocalAccounts(work, opts.localEtc, await previouslyLayeredAccounts(opts.localEtc))
         : { users: [], groups: [] };
-      return { shared: sharedInodes, optBefore: await listVarOpt(work), accountsBefore: before, reservation: reserved };
+      return {
+        shared: sharedInodes, optBefore: await listVarOpt(work), accountsBefore: before, reservation: reserved,
+        machineId: hadMachineId ? 'empty' as const : 'absent' as const,
+      };
     });
     const applied = await phase('dpkg', 'Installing packages', () =>
       applyPlan(work, opts.plan, { progress, signal, onLine: opts.onLine }));
@@ -125,7 +131,7 @@ export async function buildLayeredCommit(opts: BuildLayeredCommitOptions): Promi
       await writeSysusersFragment(work, layered);
       return layered;
     });
-    const finalized = await phase('finalize', 'Finishing the tree', () => finalizeTree(work, { optBefore }));
+    const finalized = await phase('finalize', 'Finishing the tree', () => finalizeTree(work, { optBefore, machineId }));
     warnings.push(...finalized.warnings);
     await phase('verify', 'Checking the repository objects', () => assertNoInPlaceWrites(shared, opts.repo, signal));
     const packages = layeredPackagesOf(opts.plan, opts.requested);

@@ -33,6 +33,8 @@ import { removeSandboxLeftovers } from './sandbox.js';
 export interface FinalizeOptions {
   /** Names in /var/opt before dpkg ran (listVarOpt): only what dpkg added moves to /usr/lib/opt. */
   optBefore: readonly string[];
+  /** Whether the base had an (empty) machine-id or none; default empty. */
+  machineId?: 'empty' | 'absent';
 }
 
 export interface FinalizeReport {
@@ -59,7 +61,7 @@ export async function finalizeTree(tree: string, opts: FinalizeOptions): Promise
   }
 
   const removedFromBoot = await clearBoot(tree, warnings);
-  const removedSecrets = await removeMachineIdentity(tree);
+  const removedSecrets = await removeMachineIdentity(tree, opts.machineId);
   if (removedSecrets.length > 0) warnings.push(`removed machine secrets a script generated: ${removedSecrets.join(', ')}`);
   await generateHostKeysOnAnyBoot(tree);
   for (const rel of TRANSIENT_ETC_FILES) await unlinkIfPresent(join(tree, rel));
@@ -89,7 +91,7 @@ const HOST_KEY_TYPES = ['ecdsa', 'ed25519', 'rsa'];
  * /etc/machine-id that is missing or `uninitialized`). A machine that layers openssh-server has booted before, so
  * a drop-in lets the unit run on any boot that lacks a key, with the unit's other conditions kept.
  */
-async function generateHostKeysOnAnyBoot(tree: string): Promise<void> {
+export async function generateHostKeysOnAnyBoot(tree: string): Promise<void> {
   let unit: string;
   try {
     unit = await readFile(join(tree, SSHD_KEYGEN_UNIT), 'utf8');

@@ -4,11 +4,13 @@
  * the repository. The host's own suites (`bookworm`, `bookworm-security`) tell which entry is the main archive and
  * which is the security archive; the image is then built from the same addresses with its own suite.
  *
+ * compose uses it for a treefile's `uri: default`.
  * Overrides: APT_OSTREE_DEBIAN_MIRROR and APT_OSTREE_DEBIAN_SECURITY_MIRROR (`none` leaves security out).
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseDeb822 } from '../../src/lib/deb822.js';
+import { parseDeb822 } from '../../lib/deb822.js';
+import { AptOstreeError } from '../../lib/errors.js';
 
 export interface AptSourceEntry {
   uri: string;
@@ -71,9 +73,10 @@ export async function readHostAptSources(etcApt = '/etc/apt'): Promise<AptSource
 export function parseOneLineSource(line: string, file: string): AptSourceEntry | undefined {
   const text = line.replace(/#.*$/, '').trim();
   const m = /^deb\s+(?:\[([^\]]*)\]\s+)?(\S+)\s+(\S+)/.exec(text);
-  if (!m) return undefined;
-  const signedBy = /(?:^|\s)signed-by=(\S+)/.exec(m[1] ?? '')?.[1];
-  return { uri: m[2]!, suites: [m[3]!], file, ...(signedBy?.startsWith('/') ? { signedBy } : {}) };
+  const [, options, uri, suite] = m ?? [];
+  if (uri === undefined || suite === undefined) return undefined;
+  const signedBy = /(?:^|\s)signed-by=(\S+)/.exec(options ?? '')?.[1];
+  return { uri, suites: [suite], file, ...(signedBy?.startsWith('/') ? { signedBy } : {}) };
 }
 
 /** The host's codename from /etc/os-release (VERSION_CODENAME). */
@@ -95,8 +98,8 @@ export function pickDebianArchive(entries: readonly AptSourceEntry[], codename: 
     ?? entries.find(isSecurity);
   const mirror = env.APT_OSTREE_DEBIAN_MIRROR ?? main?.uri;
   if (mirror === undefined) {
-    throw new Error('no Debian archive in the host\'s apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d): '
-      + 'add one, or set APT_OSTREE_DEBIAN_MIRROR to the archive address');
+    throw new AptOstreeError('repository-unreachable', 'no Debian archive in the host\'s apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d)',
+      'add one, or set APT_OSTREE_DEBIAN_MIRROR to the archive address');
   }
   const securityEnv = env.APT_OSTREE_DEBIAN_SECURITY_MIRROR;
   const securityMirror = securityEnv === 'none' ? undefined : securityEnv ?? security?.uri;

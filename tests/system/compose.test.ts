@@ -154,6 +154,15 @@ describe('compose on the test kit', { timeout: 600_000 }, () => {
     }
   });
 
+  it('local .debs from the treefile are installed, their dependencies from the repositories', async () => {
+    const app = kit.debs['kit-app'];
+    assert.ok(app);
+    await writeFile(join(dir, 'local.yaml'), kitTreefile([`local-debs: [${app}]`]).replace(`ref: ${REF}`, 'ref: test/kit/local-debs'));
+    const r = JSON.parse((await compose(join(dir, 'local.yaml'), ['--json'])).stdout) as CommitJson;
+    const names = r.packages.map((p) => p.split('=')[0]);
+    for (const name of ['kit-app', 'kit-libbar1', 'kit-libbaz1']) assert.ok(names.includes(name), `${name} in ${names.join(' ')}`);
+  });
+
   it('--print-only prints the merged treefile; --dry-run writes nothing', async () => {
     const printed = JSON.parse((await cliOk('/', ['compose', 'tree', join(dir, 'kit.yaml'), '--repo', repo, '--print-only'])).stdout) as Record<string, unknown>;
     assert.equal(printed.ref, REF);

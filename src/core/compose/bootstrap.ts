@@ -66,6 +66,8 @@ export function mmdebstrapArguments(tf: Treefile, opts: { sources: readonly stri
     'mmdebstrap', `--mode=${tf['bootstrap-mode']}`, '--format=directory', `--variant=${tf.variant}`,
     `--architectures=${opts.architecture}`,
     ...(include.length > 0 ? [`--include=${include.join(',')}`] : []),
+    // One option per file: mmdebstrap would split a path list on commas and blanks.
+    ...tf['local-debs'].map((deb) => `--include=${deb}`),
     '--aptopt=Acquire::Languages "none"',
     ...(tf.recommends ? ['--aptopt=APT::Install-Recommends "true"'] : []),
     ...(opts.eatmydata ? [`--hook-dir=${EATMYDATA_HOOKS}`] : []),

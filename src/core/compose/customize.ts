@@ -2,7 +2,7 @@
  * The treefile's changes to a plain image root, before the base image contract: remove-files, add-files, units to
  * enable, the default target and the postprocess scripts (bubblewrap, image as `/`, no network).
  */
-import { chmod, copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { AptOstreeError } from '../../lib/errors.js';
 import { runInRoot } from './root-sandbox.js';
@@ -36,8 +36,9 @@ export async function customizeRoot(root: string, loaded: LoadedTreefile, opts: 
   for (const file of tf['add-files']) {
     const dest = join(root, file.dest.replace(/^\/+/, ''));
     await mkdir(dirname(dest), { recursive: true });
-    await rm(dest, { force: true });
-    await copyFile(file.src, dest);
+    await rm(dest, { force: true, recursive: true });
+    if ((await lstatOrNull(file.src))?.isDirectory()) await cp(file.src, dest, { recursive: true, verbatimSymlinks: true });
+    else await copyFile(file.src, dest);
     if (file.mode !== undefined) await chmod(dest, parseInt(file.mode, 8));
     added.push(file.dest);
   }

@@ -4,7 +4,7 @@
  * hash of the ref's tip is the same: same treefile, same files, same packages → same image.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AptOstreeError } from '../../lib/errors.js';
 import { parseDeb822 } from '../../lib/deb822.js';
@@ -71,9 +71,23 @@ export async function installedPackages(tree: string, nativeArch: string): Promi
 export async function computeInputHash(loaded: LoadedTreefile, repos: readonly ResolvedRepo[], architecture: string,
   packages: readonly string[]): Promise<string> {
   const tf = loaded.treefile;
-  const digest = async (path: string): Promise<string> => createHash('sha256').update(await readFile(path)).digest('hex');
+  const digest = async (path: string): Promise<string> => {
+    const hash = createHash('sha256');
+    // add-files may name a directory: its files by relative path and content.
+    const st = await stat(path);
+    if (!st.isDirectory()) return hash.update(await readFile(path)).digest('hex');
+    for (const name of (await readdir(path, { recursive: true })).sort()) {
+      const full = join(path, name);
+      const s = await lstat(full);
+      hash.update(`\0${name}\0${s.mode.toString(8)}\0`);
+      if (s.isFile()) hash.update(await readFile(full));
+      else if (s.isSymbolicLink()) hash.update(await readlink(full));
+    }
+    return hash.digest('hex');
+  };
   const files: Record<string, string> = {};
   for (const f of tf['add-files']) files[`add:${f.dest}`] = await digest(f.src);
+  for (const deb of tf['local-debs']) files[`deb:${deb}`] = await digest(deb);
   for (const [i, s] of tf.postprocess.entries()) files[`postprocess:${i}`] = s.kind === 'file' ? await digest(s.path) : s.text;
   for (const r of repos) if (r.keyring !== undefined) files[`keyring:${r.name}`] = await digest(r.keyring);
   // The scripts count by content (in `files`), not by where they were written.

@@ -45,6 +45,9 @@ export function hostPaths(raw: RawTreefile, origin: Origin, file: string): HostP
     const src = Array.isArray(entry) ? entry[0] : entry.src;
     paths.push({ key: `add-files[${i}].src`, path: resolve(dir, src), origin: child(origin, 'add-files', i, Array.isArray(entry) ? 0 : 'src') });
   });
+  raw['local-debs']?.forEach((deb, i) => {
+    paths.push({ key: `local-debs[${i}]`, path: resolve(dir, deb), origin: child(origin, 'local-debs', i) });
+  });
   const scripts = raw['postprocess-script'];
   listOf(scripts).forEach((script, i) => {
     const key = typeof scripts === 'string' ? 'postprocess-script' : `postprocess-script[${i}]`;
@@ -90,6 +93,8 @@ export function toLayer(raw: RawTreefile, origin: Origin, file: string): Layer {
       return signedBy === undefined ? others : { ...others, 'signed-by': resolve(dir, signedBy) };
     });
   }
+
+  if (raw['local-debs'] !== undefined) data['local-debs'] = raw['local-debs'].map((deb) => resolve(dir, deb));
 
   if (addFiles !== undefined) {
     const pairOrigins = new Map<string | number, Origin>();

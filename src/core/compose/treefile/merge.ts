@@ -10,7 +10,7 @@ type Kind = 'scalar' | 'list' | 'map';
 
 export const KEY_KINDS = {
   ref: 'scalar', release: 'scalar', architecture: 'scalar', variant: 'scalar', 'bootstrap-mode': 'scalar',
-  repos: 'list', packages: 'list', 'exclude-packages': 'list', recommends: 'scalar', documentation: 'scalar',
+  repos: 'list', packages: 'list', 'local-debs': 'list', 'exclude-packages': 'list', recommends: 'scalar', documentation: 'scalar',
   'add-files': 'list', 'remove-files': 'list', postprocess: 'list', units: 'list', 'default-target': 'scalar',
   initramfs: 'scalar', 'initramfs-args': 'list', 'kernel-args': 'list', users: 'scalar', metadata: 'map',
   'automatic-version-prefix': 'scalar', 'machineid-compat': 'scalar',

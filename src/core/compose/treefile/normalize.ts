@@ -56,7 +56,7 @@ export function normalize(merged: Layer): Normalized {
   }
   const release = d.release ?? DEFAULTS.release;
 
-  type ListKey = 'packages' | 'exclude-packages' | 'add-files' | 'remove-files' | 'postprocess' | 'units' | 'kernel-args' | 'initramfs-args';
+  type ListKey = 'packages' | 'local-debs' | 'exclude-packages' | 'add-files' | 'remove-files' | 'postprocess' | 'units' | 'kernel-args' | 'initramfs-args';
   const list = <K extends ListKey>(key: K, items: Treefile[K] | undefined, identity?: Identity): Treefile[K] => {
     const result = unique<unknown>(items ?? [], origins.get(key), identity);
     if (result.origin !== undefined) origins.set(key, result.origin);
@@ -74,6 +74,7 @@ export function normalize(merged: Layer): Normalized {
     'bootstrap-mode': d['bootstrap-mode'] ?? DEFAULTS['bootstrap-mode'],
     repos: repos.items,
     packages: list('packages', d.packages),
+    'local-debs': list('local-debs', d['local-debs']),
     'exclude-packages': list('exclude-packages', d['exclude-packages']),
     recommends: d.recommends ?? DEFAULTS.recommends,
     documentation: d.documentation ?? DEFAULTS.documentation,

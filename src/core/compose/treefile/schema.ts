@@ -98,6 +98,8 @@ export const TreefileSchema = z.strictObject({
     .meta({ description: 'Package repositories; default one entry {uri: default}.' }),
   packages: list(matching(PATTERNS.package, 'a valid Debian package name (2 or more of a-z 0-9 + - ., optionally NAME=VERSION)'), 'a list of strings').optional()
     .meta({ description: 'Packages to install (name or name=version).' }),
+  'local-debs': list(hostPath('a .deb file').regex(/\.deb$/, { error: 'must be a .deb file (name ending in .deb)' }), 'a list of .deb files').optional()
+    .meta({ description: 'Local .deb files installed with the packages (relative to this treefile); their dependencies come from the repos.' }),
   'exclude-packages': list(matching(PATTERNS.packageName, 'a valid Debian package name (2 or more of a-z 0-9 + - .)'), 'a list of strings').optional()
     .meta({ description: 'Packages that must never be installed.' }),
   recommends: bool().optional().meta({ description: 'Install Recommends.', default: DEFAULTS.recommends }),

@@ -53,6 +53,8 @@ export interface Treefile {
   'bootstrap-mode': BootstrapMode;
   repos: TreefileRepo[];
   packages: string[];
+  /** Absolute paths of local .deb files installed with the packages. */
+  'local-debs': string[];
   'exclude-packages': string[];
   recommends: boolean;
   documentation: boolean;

@@ -9,7 +9,7 @@ test('a minimal treefile gets every default', async () => {
   const expected: Treefile = {
     ref: 'debian/13/x86_64/base', release: 'trixie', variant: 'minbase', 'bootstrap-mode': 'root',
     repos: [{ uri: 'default', suites: ['trixie', 'trixie-updates'], components: ['main'], trusted: false }],
-    packages: [], 'exclude-packages': [], recommends: false, documentation: true, 'add-files': [], 'remove-files': [],
+    packages: [], 'local-debs': [], 'exclude-packages': [], recommends: false, documentation: true, 'add-files': [], 'remove-files': [],
     postprocess: [], units: [], initramfs: 'dracut', 'initramfs-args': [], 'kernel-args': [], users: 'sysusers',
     metadata: {}, 'machineid-compat': true,
   };

@@ -12,13 +12,14 @@ import { bootstrapRoot, type BootstrapReport } from './bootstrap.js';
 import { applyBaseImageContract, type ContractReport } from './contract.js';
 import { customizeRoot, type CustomizeReport } from './customize.js';
 import { writeImageKargs, writeImageSysusers } from './image-policy.js';
-import { commitImage, type ImageCommitResult } from './image-commit.js';
+import { commitImage, computeInputHash, unchangedTip, type ImageCommitResult } from './image-commit.js';
+import { resolvePackageSet } from './resolve-packages.js';
 import { buildInitramfs } from './initramfs.js';
 import { generateHostKeysOnAnyBoot } from '../layering/finalize.js';
 import { resolveRepos, type ResolvedRepo } from './repos.js';
 import type { LoadedTreefile } from './treefile/index.js';
 
-export type ComposePhase = 'install' | 'postprocess' | 'commit';
+export type ComposePhase = 'resolve' | 'install' | 'postprocess' | 'commit';
 
 export interface ComposeOptions {
   /** One plain line per step (progress for people and logs). */
@@ -76,7 +77,7 @@ export async function composePostprocess(loaded: LoadedTreefile, root: string, o
   let initramfsSeconds = 0;
   if (tf.initramfs === 'dracut') {
     step(`postprocess: initramfs (dracut --no-hostonly ${tf['initramfs-args'].join(' ')})`.trimEnd());
-    initramfsSeconds = (await buildInitramfs(root, { args: tf['initramfs-args'], onLine: opts.onLine, signal: opts.signal })).seconds;
+    initramfsSeconds = (await buildInitramfs(root, { args: tf['initramfs-args'], signal: opts.signal })).seconds;
   }
   const contract = await applyBaseImageContract(root, {
     machineId: tf['machineid-compat'] ? 'empty' : 'absent',
@@ -100,15 +101,31 @@ export interface CommitOptions extends ComposeOptions {
   workDir?: string | undefined;
 }
 
-export async function composeCommit(loaded: LoadedTreefile, tree: string, opts: CommitOptions): Promise<ImageCommitResult> {
+export interface ResolvedInputs extends ResolvedCompose {
+  /** The package set apt resolves the treefile to now (name=version). */
+  packages: string[];
+  inputHash: string;
+}
+
+/** Repositories, architecture, the package set and the input hash: what decides whether a compose has work to do. */
+export async function resolveInputs(loaded: LoadedTreefile, aptDir: string, opts: ComposeOptions = {}): Promise<ResolvedInputs> {
+  const resolved = await resolveCompose(loaded);
+  opts.onStep?.(`resolve: ${loaded.treefile.packages.length + loaded.treefile['local-debs'].length} packages (${loaded.treefile.variant}) `
+    + `against ${resolved.repos.length} repositories`);
+  const packages = await resolvePackageSet({ loaded, repos: resolved.repos, architecture: resolved.architecture, aptDir, signal: opts.signal });
+  const inputHash = await computeInputHash(loaded, resolved.repos, resolved.architecture, packages);
+  return { ...resolved, packages, inputHash };
+}
+
+export async function composeCommit(loaded: LoadedTreefile, tree: string, opts: CommitOptions & { inputs?: ResolvedInputs }): Promise<ImageCommitResult> {
   requireRoot();
   await requireRepo(opts.repo);
-  const resolved = await resolveCompose(loaded);
-  opts.onStep?.(`commit: ${loaded.treefile.ref} into ${opts.repo}`);
   const workDir = opts.workDir ?? await mkdtemp(join(opts.repo, '..', '.apt-ostree-compose-'));
   try {
+    const inputs = opts.inputs ?? await resolveInputs(loaded, join(workDir, 'resolve'), opts);
+    opts.onStep?.(`commit: ${loaded.treefile.ref} into ${opts.repo}`);
     return await commitImage({
-      loaded, repos: resolved.repos, architecture: resolved.architecture, tree, repo: opts.repo, workDir,
+      loaded, inputHash: inputs.inputHash, architecture: inputs.architecture, tree, repo: opts.repo, workDir,
       force: opts.force ?? false, dryRun: opts.dryRun ?? false, onLine: opts.onLine, signal: opts.signal,
     });
   } finally {
@@ -144,11 +161,21 @@ export async function composeTree(loaded: LoadedTreefile, opts: TreeOptions): Pr
     return r;
   };
   try {
+    // apt's lists stay in the cache directory between runs, so that an unchanged compose only revalidates them.
+    const aptDir = opts.cacheDir !== undefined ? join(opts.cacheDir, 'resolve') : join(workDir, 'resolve');
+    const inputs = await timed('resolve', () => resolveInputs(loaded, aptDir, opts));
+    const same = opts.force === true ? undefined : await unchangedTip(opts.repo, loaded.treefile.ref, inputs.inputHash);
+    if (same !== undefined) {
+      return {
+        ref: loaded.treefile.ref, commit: same.commit, previous: same.commit, changed: false, version: same.version,
+        inputHash: inputs.inputHash, packages: inputs.packages, phases, warnings: [],
+      };
+    }
     const root = join(workDir, 'rootfs');
     await rm(root, { recursive: true, force: true });
     await timed('install', () => composeInstall(loaded, root, { ...opts, workDir: join(workDir, 'install') }));
     const post = await timed('postprocess', () => composePostprocess(loaded, root, opts));
-    const result = await timed('commit', () => composeCommit(loaded, root, { ...opts, workDir: join(workDir, 'commit') }));
+    const result = await timed('commit', () => composeCommit(loaded, root, { ...opts, inputs, workDir: join(workDir, 'commit') }));
     return { ...result, phases, warnings: post.contract.warnings };
   } finally {
     if (!keep) await rm(workDir, { recursive: true, force: true });

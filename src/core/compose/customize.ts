@@ -58,7 +58,8 @@ async function inRoot(root: string, argv: readonly string[], key: string, opts: 
   if (!(await lstatOrNull(join(root, 'usr/bin/systemctl')))) {
     throw new AptOstreeError('compose-failed', `${key}: the image has no systemctl`, 'add systemd to the packages');
   }
-  const r = await runInRoot(root, argv, { onLine: opts.onLine, signal: opts.signal });
+  // systemctl reports every link and sysusers entry it makes: only shown when it fails.
+  const r = await runInRoot(root, argv, { signal: opts.signal });
   if (r.code !== 0) {
     throw new AptOstreeError('compose-failed', `${key}: \`${argv.join(' ')}\` exited with status ${r.code}: ${r.tail.slice(-3).join('; ')}`,
       'check the unit names against the packages the image installs');

@@ -27,7 +27,8 @@ export const IMAGE_METADATA_KEYS = {
 
 export interface ImageCommitOptions {
   loaded: LoadedTreefile;
-  repos: readonly ResolvedRepo[];
+  /** computeInputHash of the treefile and its resolved package set. */
+  inputHash: string;
   architecture: string;
   tree: string;
   repo: string;
@@ -68,6 +69,17 @@ export async function installedPackages(tree: string, nativeArch: string): Promi
 }
 
 /** Everything the image is made of: what changes here changes the image. Positions in the treefile do not count. */
+/** The ref's tip when it was made from the same inputs (nothing to commit), else undefined. */
+export async function unchangedTip(repo: string, ref: string, inputHash: string): Promise<{ commit: string; version: string } | undefined> {
+  const tip = await revParse(repo, ref);
+  if (tip === undefined || await commitMetadataString(repo, tip, IMAGE_METADATA_KEYS.inputHash) !== inputHash) return undefined;
+  return { commit: tip, version: await commitMetadataString(repo, tip, IMAGE_METADATA_KEYS.version) ?? '' };
+}
+
+/**
+ * `packages` is the resolved set (resolvePackageSet), not the installed one, so that the hash is known before
+ * anything is built.
+ */
 export async function computeInputHash(loaded: LoadedTreefile, repos: readonly ResolvedRepo[], architecture: string,
   packages: readonly string[]): Promise<string> {
   const tf = loaded.treefile;
@@ -128,13 +140,11 @@ function metadataArgument(key: string, value: string | number | boolean): string
 export async function commitImage(opts: ImageCommitOptions): Promise<ImageCommitResult> {
   const tf = opts.loaded.treefile;
   const packages = await installedPackages(opts.tree, opts.architecture);
-  const inputHash = await computeInputHash(opts.loaded, opts.repos, opts.architecture, packages);
+  const inputHash = opts.inputHash;
   const previous = await revParse(opts.repo, tf.ref);
-  const previousHash = previous === undefined ? undefined : await commitMetadataString(opts.repo, previous, IMAGE_METADATA_KEYS.inputHash);
   const previousVersion = previous === undefined ? undefined : await commitMetadataString(opts.repo, previous, IMAGE_METADATA_KEYS.version);
-  if (previous !== undefined && previousHash === inputHash && opts.force !== true) {
-    return { ref: tf.ref, commit: previous, previous, changed: false, version: previousVersion ?? '', inputHash, packages };
-  }
+  const same = opts.force === true ? undefined : await unchangedTip(opts.repo, tf.ref, inputHash);
+  if (same !== undefined) return { ref: tf.ref, commit: same.commit, previous, changed: false, version: same.version, inputHash, packages };
   const version = nextVersion(tf['automatic-version-prefix'] ?? await defaultVersionPrefix(opts.tree), previousVersion);
   if (opts.dryRun === true) return { ref: tf.ref, commit: undefined, previous, changed: true, version, inputHash, packages };
 

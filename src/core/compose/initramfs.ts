@@ -11,7 +11,6 @@ import { lstatOrNull } from './tree-fs.js';
 
 export interface InitramfsOptions {
   args: readonly string[];
-  onLine?: ((line: string) => void) | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -28,8 +27,9 @@ export async function buildInitramfs(root: string, opts: InitramfsOptions): Prom
       'add dracut and ostree-boot to the packages, or set `initramfs: packaged` to keep the kernel package\'s own');
   }
   const image = `/boot/initrd.img-${kver}`;
+  // dracut's output is only shown when it fails (the tail goes into the error).
   const built = await runInRoot(root, ['dracut', '--quiet', '--force', '--no-hostonly', ...opts.args, '--kver', kver, image], {
-    onLine: opts.onLine, signal: opts.signal,
+    signal: opts.signal,
   });
   if (built.code !== 0) {
     throw new AptOstreeError('compose-failed', `initramfs: dracut exited with status ${built.code}: ${built.tail.slice(-3).join('; ')}`,

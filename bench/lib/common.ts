@@ -196,7 +196,7 @@ export async function assertInstalled(root: string, names: readonly string[], wh
 }
 
 export interface ScenarioResult {
-  bench: 'layering' | 'relayer';
+  bench: 'layering' | 'relayer' | 'compose';
   scenario: string;
   /** What the two columns are: ours vs raw tools, or re-layering vs a cold layering. */
   oursLabel: string;

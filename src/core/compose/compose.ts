@@ -163,17 +163,28 @@ export async function composeTree(loaded: LoadedTreefile, opts: TreeOptions): Pr
   try {
     // apt's lists stay in the cache directory between runs, so that an unchanged compose only revalidates them.
     const aptDir = opts.cacheDir !== undefined ? join(opts.cacheDir, 'resolve') : join(workDir, 'resolve');
-    const inputs = await timed('resolve', () => resolveInputs(loaded, aptDir, opts));
-    const same = opts.force === true ? undefined : await unchangedTip(opts.repo, loaded.treefile.ref, inputs.inputHash);
-    if (same !== undefined) {
-      return {
-        ref: loaded.treefile.ref, commit: same.commit, previous: same.commit, changed: false, version: same.version,
-        inputHash: inputs.inputHash, packages: inputs.packages, phases, warnings: [],
-      };
-    }
     const root = join(workDir, 'rootfs');
     await rm(root, { recursive: true, force: true });
-    await timed('install', () => composeInstall(loaded, root, { ...opts, workDir: join(workDir, 'install') }));
+    const install = (): Promise<unknown> => timed('install', () => composeInstall(loaded, root, { ...opts, workDir: join(workDir, 'install') }));
+    let inputs: ResolvedInputs;
+    if (opts.force === true) {
+      // Forced: the answer can not stop the build, so resolution runs beside mmdebstrap instead of before it.
+      // Both are waited for, so that a failure of one never leaves the other writing into a removed directory.
+      const [resolved, installed] = await Promise.allSettled([timed('resolve', () => resolveInputs(loaded, aptDir, opts)), install()]);
+      if (resolved.status === 'rejected') throw resolved.reason;
+      if (installed.status === 'rejected') throw installed.reason;
+      inputs = resolved.value;
+    } else {
+      inputs = await timed('resolve', () => resolveInputs(loaded, aptDir, opts));
+      const same = await unchangedTip(opts.repo, loaded.treefile.ref, inputs.inputHash);
+      if (same !== undefined) {
+        return {
+          ref: loaded.treefile.ref, commit: same.commit, previous: same.commit, changed: false, version: same.version,
+          inputHash: inputs.inputHash, packages: inputs.packages, phases, warnings: [],
+        };
+      }
+      await install();
+    }
     const post = await timed('postprocess', () => composePostprocess(loaded, root, opts));
     const result = await timed('commit', () => composeCommit(loaded, root, { ...opts, inputs, workDir: join(workDir, 'commit') }));
     return { ...result, phases, warnings: post.contract.warnings };

@@ -137,6 +137,12 @@ function metadataArgument(key: string, value: string | number | boolean): string
   return typeof value === 'string' ? `--add-metadata-string=${key}=${value}` : `--add-metadata=${key}=${String(value)}`;
 }
 
+/** core.mode from the repository's config (a key file; one ostree process less per compose). */
+async function repoMode(repo: string): Promise<string> {
+  const config = await readFile(join(repo, 'config'), 'utf8');
+  return /^\s*mode\s*=\s*(\S+)\s*$/m.exec(config.split(/^\[/m).find((g) => g.startsWith('core]')) ?? '')?.[1] ?? 'bare';
+}
+
 export async function commitImage(opts: ImageCommitOptions): Promise<ImageCommitResult> {
   const tf = opts.loaded.treefile;
   const packages = await installedPackages(opts.tree, opts.architecture);
@@ -157,7 +163,7 @@ export async function commitImage(opts: ImageCommitOptions): Promise<ImageCommit
     ...(tf['kernel-args'].length > 0 ? [`--add-metadata=${IMAGE_METADATA_KEYS.kernelArgs}=${formatStringArray(tf['kernel-args'])}`] : []),
     ...Object.entries(tf.metadata).map(([k, v]) => metadataArgument(k, v)),
   ];
-  const mode = (await ostree(['config', `--repo=${opts.repo}`, 'get', 'core.mode'])).stdout.trim();
+  const mode = await repoMode(opts.repo);
   const commitArgs = (repo: string): string[] => [
     'commit', `--repo=${repo}`, `--branch=${tf.ref}`, `--tree=dir=${opts.tree}`, '--bootable',
     `--subject=${tf.ref} ${version}`, ...(previous !== undefined ? [`--parent=${previous}`] : []), ...metadata,

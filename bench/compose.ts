@@ -34,6 +34,7 @@ import { join } from 'node:path';
 import { parseDeb822 } from '../src/lib/deb822.js';
 import { run } from '../src/lib/exec.js';
 import { getKit } from '../tests/kit/index.js';
+import { kitTreefile } from '../tests/kit/treefile.js';
 import { TREEFILE as DEBIAN_TREEFILE } from '../tests/debian/base.js';
 import {
   BENCH_ROOT, cli, cliStartMs, formatRuns, formatTable, log, median, oursFirst, parseArgs, recordResult, scenarioResult, seconds,
@@ -63,35 +64,13 @@ interface ComposeJson {
   phases: { name: string; seconds: number }[];
 }
 
-/** The kit's base v1 as a treefile, as tests/system/compose.test.ts composes it. */
+/** The kit's base v1 as a treefile (tests/kit/treefile.ts), as tests/system/compose.test.ts composes it. */
 async function kitTarget(): Promise<ComposeTarget> {
   const kit = await getKit();
   const dir = await mkdtemp(join(BENCH_ROOT, 'compose-kit-'));
   await writeFile(join(dir, 'motd'), 'composed by the apt-ostree benchmark\n');
   const treefile = join(dir, 'kit.yaml');
-  await writeFile(treefile, [
-    'ref: bench/kit/composed',
-    'release: kit',
-    'variant: custom',
-    'bootstrap-mode: chrootless',
-    'repos:',
-    `  - uri: file://${kit.aptRepoDir}`,
-    '    suites: [kit]',
-    '    trusted: true',
-    'packages:',
-    // name=version: the kit's repository also has kit-libfoo1 1.1 (base v2's); the image is v1's.
-    ...Object.entries(kit.basePackages.v1).sort().map(([p, v]) => `  - ${p === 'kit-libfoo1' ? `${p}=${v}` : p}`),
-    'initramfs: packaged',
-    'add-files:',
-    '  - [motd, /etc/motd]',
-    'remove-files:',
-    '  - /usr/share/doc/kit-filler-*',
-    'postprocess:',
-    '  - echo composed > /etc/kit-composed',
-    'kernel-args: [quiet]',
-    'automatic-version-prefix: "2026.11"',
-    '',
-  ].join('\n'));
+  await writeFile(treefile, kitTreefile(kit, { ref: 'bench/kit/composed' }));
   return { name: 'kit', treefile, cacheDir: join(dir, 'cache'), defaultReps: 3, close: () => rm(dir, { recursive: true, force: true }) };
 }
 

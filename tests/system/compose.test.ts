@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { checkBaseImageContract } from '../../src/core/compose/contract-check.js';
 import { run, runUnchecked } from '../../src/lib/exec.js';
 import { getKit, type Kit } from '../kit/index.js';
+import { kitTreefile as kitTreefileText } from '../kit/treefile.js';
 import { newSysroot, removeSysroot } from '../kit/sysroot.js';
 import { cli, cliJson, cliOk, fsckClean, type CliResult } from './support.js';
 
@@ -23,34 +24,8 @@ let kit: Kit;
 let dir: string;
 let repo: string;
 
-/** The kit's base v1 as a treefile: chrootless (the kit's packages have no maintainer scripts worth a chroot). */
 function kitTreefile(extra: string[] = []): string {
-  return [
-    `ref: ${REF}`,
-    'release: kit',
-    'variant: custom',
-    'bootstrap-mode: chrootless',
-    'repos:',
-    `  - uri: file://${kit.aptRepoDir}`,
-    '    suites: [kit]',
-    '    trusted: true',
-    'packages:',
-    // name=version: the kit's repository also has kit-libfoo1 1.1 (base v2's); the image is v1's.
-    ...Object.entries(kit.basePackages.v1).sort().map(([p, v]) => `  - ${p === 'kit-libfoo1' ? `${p}=${v}` : p}`),
-    'initramfs: packaged',
-    'add-files:',
-    '  - [motd, /etc/motd]',
-    'remove-files:',
-    '  - /usr/share/doc/kit-filler-*',
-    'postprocess:',
-    '  - echo composed > /etc/kit-composed',
-    'kernel-args: [quiet]',
-    'automatic-version-prefix: "2026.11"',
-    'metadata:',
-    '  test.origin: compose.test',
-    ...extra,
-    '',
-  ].join('\n');
+  return kitTreefileText(kit, { ref: REF, extra: ['metadata:', '  test.origin: compose.test', ...extra] });
 }
 
 async function compose(treefile: string, extra: readonly string[] = []): Promise<CliResult> {

@@ -220,7 +220,13 @@ export async function runRequest<K extends Request['kind']>(client: DaemonClient
     case 'properties': {
       const all = await target.getAll({ signal });
       const wanted = call.properties ?? Object.keys(all);
-      return decodeReply(req, Object.fromEntries(wanted.map((k) => [k, all[k]])), ctx);
+      const props: Record<string, unknown> = Object.fromEntries(wanted.map((k) => [k, all[k]]));
+      if (call.osProperties !== undefined) {
+        // A sysroot without a stateroot to show has no OS object: its properties are simply absent then.
+        const os = await client.os().then((o) => o.getAll({ signal })).catch((): Record<string, unknown> => ({}));
+        for (const k of call.osProperties) props[k] = os[k];
+      }
+      return decodeReply(req, props, ctx);
     }
     case 'result-json':
     case 'bootconfig': {

@@ -17,6 +17,8 @@ import { register as reset } from './commands/reset.js';
 import { register as daemon } from './commands/daemon.js';
 import { register as compose } from './commands/compose.js';
 import { register as remote } from './commands/remote.js';
+import { register as initramfs } from './commands/initramfs.js';
+import { register as live } from './commands/live.js';
 import { Cli } from './context.js';
 
 function buildProgram(): Command {
@@ -31,7 +33,8 @@ function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeErr: () => undefined });
   const cli = new Cli(program);
-  for (const register of [status, upgrade, deploy, rebase, rollback, install, override, reset, packages, kargs, cleanup, pin, db, daemon, compose, remote]) register(program, cli);
+  for (const register of [status, upgrade, deploy, rebase, rollback, install, override, reset, packages, kargs, initramfs,
+    live, cleanup, pin, db, daemon, compose, remote]) register(program, cli);
   for (const sub of program.commands) sub.exitOverride().configureOutput({ writeErr: () => undefined });
   for (const sub of program.commands.flatMap((c) => c.commands)) sub.exitOverride().configureOutput({ writeErr: () => undefined });
   return program;

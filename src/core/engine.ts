@@ -8,7 +8,10 @@ import { rollback } from './ops/rollback.js';
 import { status } from './ops/status.js';
 import { upgrade } from './ops/upgrade.js';
 import type { Request, RequestOf, ResultOf } from './requests.js';
-import { override, pkgChange, reset } from './ops/pkg/pkg-change.js';
+import { override, pkgChange, reset, setInitramfs } from './ops/pkg/pkg-change.js';
+import { applyLive } from './ops/apply-live.js';
+import { automaticUpdate } from './ops/automatic-update.js';
+import { usrOverlay } from './ops/usroverlay.js';
 import { listPackages, refreshMd, search } from './ops/pkg/query.js';
 
 export type { EngineOptions } from './ops/context.js';
@@ -34,6 +37,10 @@ const handlers: Handlers = {
   list: (o, r) => listPackages(o, r.pattern, r.deployIndex),
   search: (o, r) => search(o, r.terms),
   'refresh-md': (o, r) => refreshMd(o, r.force),
+  initramfs: (o, r) => setInitramfs(o, r),
+  usroverlay: (o, r) => usrOverlay(o, r),
+  'apply-live': (o, r) => applyLive(o, r),
+  'automatic-update': (o, r) => automaticUpdate(o, r),
 };
 
 /** Executes a request in this process: what the daemon hosts, and what the client falls back to. */

@@ -6,7 +6,10 @@ import type { RollbackResult } from './ops/rollback.js';
 import type { StatusReport } from './ops/status.js';
 import type { UpdateSummary, UpgradeRequest } from './ops/upgrade.js';
 import type { PkgChangeResult } from './ops/pkg/deploy-layered.js';
-import type { OverrideRequest, PkgChangeRequest, ResetRequest } from './ops/pkg/pkg-change.js';
+import type { InitramfsRequest, OverrideRequest, PkgChangeRequest, ResetRequest } from './ops/pkg/pkg-change.js';
+import type { ApplyLiveRequest, ApplyLiveResult } from './ops/apply-live.js';
+import type { AutomaticUpdateRequest, AutomaticUpdateResult } from './ops/automatic-update.js';
+import type { UsrOverlayRequest, UsrOverlayResult } from './ops/usroverlay.js';
 import type { ListResult } from './ops/pkg/query.js';
 import type { PackageSummary } from './apt/search.js';
 import type { RefreshResult } from './apt/update.js';
@@ -33,7 +36,11 @@ export type Request =
   | ({ kind: 'reset' } & ResetRequest)
   | { kind: 'list'; pattern?: string | undefined; deployIndex?: number | undefined }
   | { kind: 'search'; terms: string[] }
-  | { kind: 'refresh-md'; force: boolean };
+  | { kind: 'refresh-md'; force: boolean }
+  | ({ kind: 'initramfs' } & InitramfsRequest)
+  | ({ kind: 'usroverlay' } & UsrOverlayRequest)
+  | ({ kind: 'apply-live' } & ApplyLiveRequest)
+  | ({ kind: 'automatic-update' } & AutomaticUpdateRequest);
 
 export interface ResultOf {
   status: StatusReport;
@@ -54,6 +61,10 @@ export interface ResultOf {
   list: ListResult;
   search: PackageSummary[];
   'refresh-md': RefreshResult;
+  initramfs: PkgChangeResult;
+  usroverlay: UsrOverlayResult;
+  'apply-live': ApplyLiveResult;
+  'automatic-update': AutomaticUpdateResult;
 }
 
 export type RequestOf<K extends Request['kind']> = Extract<Request, { kind: K }>;

@@ -1,4 +1,5 @@
 import type { Bus, CallContext } from '../dbus/bus.js';
+import type { CachedUpdate } from '../core/cached-update.js';
 import type { DeploymentStatus } from '../core/ops/status.js';
 import type { Authorizer } from './authorization.js';
 import type { DaemonConfig } from './config.js';
@@ -21,4 +22,6 @@ export interface SysrootSnapshot {
   osnames: string[];
   /** Stateroot of the booted deployment; undefined offline. */
   bootedOsname: string | undefined;
+  /** Per stateroot: the update the last check found and that is not deployed yet. */
+  cachedUpdates: Readonly<Record<string, CachedUpdate | null>>;
 }

@@ -12,7 +12,6 @@ import { OsObject } from './os-object.js';
 import { cleanStaleState } from './stale-state.js';
 import { SysrootObject, readSysroot } from './sysroot-object.js';
 import { TransactionQueue } from './transaction-queue.js';
-import type { Outcome, Transaction } from './transaction.js';
 
 export interface DaemonOptions {
   sysroot: string;
@@ -25,7 +24,7 @@ export interface DaemonOptions {
 /** apt-ostreed: owns the bus name, serves the Sysroot, OS and Transaction objects, exits when idle. */
 export class Daemon implements DaemonContext {
   readonly sysroot: string;
-  state: SysrootSnapshot = { deployments: [], osnames: [], bootedOsname: undefined };
+  state: SysrootSnapshot = { deployments: [], osnames: [], bootedOsname: undefined, cachedUpdates: {} };
   config!: DaemonConfig;
   queue!: TransactionQueue;
   authorizer!: Authorizer;
@@ -56,7 +55,8 @@ export class Daemon implements DaemonContext {
         d.sysrootObject.changed(['ActiveTransaction']);
         d.idle.poke();
       },
-      beforeFinished: (tx, outcome) => d.afterTransaction(tx, outcome),
+      // Whatever the transaction did, the sysroot (deployments, origins, the recorded update) may have changed.
+      beforeFinished: () => d.reload(),
     });
     d.idle = new IdleExit(opts.idleExit ?? config.idleExitTimeout, () => d.busy(), () => {
       log('idle', `no client and no transaction for ${opts.idleExit ?? d.config.idleExitTimeout} s: exiting`);
@@ -169,11 +169,4 @@ export class Daemon implements DaemonContext {
     }
   }
 
-  private async afterTransaction(tx: Transaction, outcome: Outcome): Promise<void> {
-    const req = tx.request;
-    if (outcome.success && req.kind === 'upgrade' && (req.check === true || req.preview === true) && outcome.resultJson) {
-      this.osObjects.get(tx.init.osname)?.recordUpdateCheck(outcome.resultJson);
-    }
-    await this.reload();
-  }
 }

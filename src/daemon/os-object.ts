@@ -16,8 +16,6 @@ const LAYERING_KINDS = new Set<Request['kind']>(['pkg-change', 'override', 'rese
 export class OsObject {
   readonly path: string;
   private exported: ExportedInterface | undefined;
-  /** The last upgrade check's summary and when it ran. */
-  private cachedUpdate: { json: string; at: number } | undefined;
 
   constructor(private readonly ctx: DaemonContext, readonly osname: string) {
     this.path = osPath(osname);
@@ -50,8 +48,10 @@ export class OsObject {
           const cur = this.current();
           return dict(cur ? ds[ds.indexOf(cur) + 1] : undefined);
         },
-        CachedUpdate: () => (this.cachedUpdate
-          ? encodeDict(CACHED_UPDATE_DICT, { result_json: this.cachedUpdate.json, 'checked-at': this.cachedUpdate.at }) : {}),
+        CachedUpdate: () => {
+          const cached = this.ctx.state.cachedUpdates[this.osname];
+          return cached ? encodeDict(CACHED_UPDATE_DICT, { result_json: JSON.stringify(cached), 'checked-at': cached['checked-at'] }) : {};
+        },
       },
     }));
   }
@@ -66,12 +66,10 @@ export class OsObject {
     this.exported?.propertiesChanged(['BootedDeployment', 'DefaultDeployment', 'RollbackDeployment', 'CachedUpdate']);
   }
 
-  recordUpdateCheck(json: string): void {
-    this.cachedUpdate = { json, at: Math.floor(Date.now() / 1000) };
-  }
-
   private async handle(member: string, args: unknown[], call: CallContext): Promise<unknown> {
-    const req = callToRequest(OS_INTERFACE, member, args);
+    let req = callToRequest(OS_INTERFACE, member, args);
+    // The policy is the daemon's (the one AutomaticUpdatePolicy shows) unless the caller names a mode.
+    if (req.kind === 'automatic-update' && req.policy === undefined) req = { ...req, policy: this.ctx.config.automaticUpdatePolicy };
     await this.ctx.authorizer.authorize(call, args);
     if (!startsTransaction(member)) {
       const result = await execute({ sysroot: this.ctx.sysroot, osname: this.osname, progress: silentProgress }, req);

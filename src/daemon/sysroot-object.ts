@@ -1,7 +1,7 @@
 import type { CallContext, ExportedInterface } from '../dbus/bus.js';
 import { STATUS_DICT, encodeDeployment, encodeDict, implementInterface } from '../dbus/contract.js';
 import { NO_OBJECT, SYSROOT_INTERFACE, SYSROOT_PATH, osPath } from '../dbus/names.js';
-import { status } from '../core/ops/status.js';
+import { currentCachedUpdate, status } from '../core/ops/status.js';
 import { loadSysroot } from '../core/sysroot/sysroot.js';
 import { AptOstreeError } from '../lib/errors.js';
 import { VERSION } from '../version.js';
@@ -11,7 +11,11 @@ import type { DaemonContext, SysrootSnapshot } from './context.js';
 export async function readSysroot(path: string): Promise<SysrootSnapshot> {
   const sysroot = await loadSysroot(path);
   const report = await status({ sysroot: path });
-  return { deployments: report.deployments, osnames: sysroot.osnames, bootedOsname: sysroot.booted?.osname };
+  const cached = await Promise.all(sysroot.osnames.map(async (os) => [os, await currentCachedUpdate(path, os, report.deployments)] as const));
+  return {
+    deployments: report.deployments, osnames: sysroot.osnames, bootedOsname: sysroot.booted?.osname,
+    cachedUpdates: Object.fromEntries(cached),
+  };
 }
 
 export interface SysrootHooks {

@@ -62,6 +62,9 @@ export const ARGUMENT_DICTS: Readonly<Record<string, DictSchema>> = {
   'OS.Cleanup.options': {},
   'OS.RefreshMd.options': { force: 'b' },
   'OS.Pin.options': {},
+  'OS.UsrOverlay.options': { hotfix: 'b' },
+  'OS.ApplyLive.options': { 'allow-replacement': 'b' },
+  'OS.AutomaticUpdateTrigger.options': { mode: 's' },
   'OS.ListPackages.options': { pattern: 's', 'deploy-index': 'u' },
   'OS.GetPackages.options': { pattern: 's' },
 };
@@ -71,7 +74,8 @@ export const DEPLOYMENT_DICT = {
   id: 's', osname: 's', serial: 'i', checksum: 's', version: 's', timestamp: 't', booted: 'b', staged: 'b',
   pinned: 'b', rollback: 'b', origin: 's', 'base-checksum': 's', 'requested-packages': 'as', packages: 'as',
   'inactive-requests': 'as', 'layered-packages': 'a(ss)', 'base-removals': 'as', 'base-replacements': 'as',
-  kargs: 'as', index: 'u',
+  kargs: 'as', index: 'u', 'regenerate-initramfs': 'b', 'initramfs-args': 'as', unlocked: 's', 'live-inprogress': 's',
+  'live-replaced': 's',
 } as const satisfies Record<keyof DeploymentStatus, string>;
 
 export const STATUS_DICT: DictSchema = {
@@ -178,8 +182,15 @@ export function decodeDeployment(value: unknown): DeploymentStatus | undefined {
     'base-replacements': strs(d['base-replacements']),
     kargs: strs(d.kargs),
     index: num(d.index),
+    'regenerate-initramfs': bool(d['regenerate-initramfs']),
+    'initramfs-args': strs(d['initramfs-args']),
+    unlocked: UNLOCKED_STATES.find((u) => u === d.unlocked) ?? 'none',
+    'live-inprogress': nullable(d['live-inprogress']),
+    'live-replaced': nullable(d['live-replaced']),
   };
 }
+
+const UNLOCKED_STATES = ['none', 'development', 'transient', 'hotfix'] as const;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Serving: an InterfaceSpec for bus.ts built from the contract and an implementation.

@@ -31,7 +31,10 @@ export const POLKIT_INTERFACE = 'org.freedesktop.PolicyKit1.Authority';
 /** Where the package installs things (data/ in the source tree). */
 export const INSTALLED_FILES = {
   daemon: '/usr/libexec/apt-ostreed',
+  client: '/usr/bin/apt-ostree',
   systemdUnit: '/usr/lib/systemd/system/apt-ostreed.service',
+  automaticService: '/usr/lib/systemd/system/apt-ostreed-automatic.service',
+  automaticTimer: '/usr/lib/systemd/system/apt-ostreed-automatic.timer',
   activation: `/usr/share/dbus-1/system-services/${BUS_NAME}.service`,
   busPolicy: `/usr/share/dbus-1/system.d/${BUS_NAME}.conf`,
   polkitActions: `/usr/share/polkit-1/actions/${BUS_NAME}.policy`,

@@ -21,6 +21,7 @@ export const POLKIT_ACTION_FAMILIES = [
   'cancel',
   'reload-daemon',
   'repo-refresh',
+  'live-changes',
 ] as const;
 export type PolkitActionFamily = (typeof POLKIT_ACTION_FAMILIES)[number];
 
@@ -82,6 +83,9 @@ const RULES: Record<string, Record<string, Rule>> = {
     Cleanup: 'cleanup',
     RefreshMd: 'repo-refresh',
     Pin: 'deploy',
+    UsrOverlay: 'live-changes',
+    ApplyLive: 'live-changes',
+    AutomaticUpdateTrigger: 'upgrade',
     Search: null,
     ListPackages: null,
     GetPackages: null,

@@ -1,4 +1,6 @@
 import type { DeploymentStatus, StatusReport } from '../core/ops/status.js';
+import type { CachedUpdate } from '../core/cached-update.js';
+import { AUTOMATIC_UPDATE_POLICIES } from '../core/config.js';
 import type { Request, ResultOf } from '../core/requests.js';
 import { AptOstreeError } from '../lib/errors.js';
 import { BOOTCONFIG_DICT, decodeDeployment, encodeDeployment, encodeDict } from './contract.js';
@@ -29,10 +31,14 @@ export interface DbusCall {
   reply: ReplyKind;
   /** For reply 'properties': the properties the answer is built from. */
   properties?: readonly string[];
+  /** For reply 'properties': more properties, of the OS object of the stateroot in use (read when it exists). */
+  osProperties?: readonly string[];
 }
 
 /** Properties of the Sysroot object that answer a status request. */
 export const STATUS_PROPERTIES = ['Deployments', 'ActiveTransaction'] as const;
+/** …and of the OS object: the update the last check found. */
+export const STATUS_OS_PROPERTIES = ['CachedUpdate'] as const;
 
 type Opts = Record<string, unknown>;
 
@@ -103,7 +109,8 @@ function os(member: string, args: unknown[], reply: ReplyKind = 'transaction'): 
 export function requestToCall(req: Request): DbusCall {
   switch (req.kind) {
     case 'status':
-      return { target: 'sysroot', iface: SYSROOT_INTERFACE, member: '', args: [], reply: 'properties', properties: STATUS_PROPERTIES };
+      return { target: 'sysroot', iface: SYSROOT_INTERFACE, member: '', args: [], reply: 'properties', properties: STATUS_PROPERTIES,
+        osProperties: STATUS_OS_PROPERTIES };
     case 'upgrade':
       return os('Upgrade', [opts({ 'allow-downgrade': req.allowDowngrade, check: req.check, preview: req.preview })]);
     case 'deploy':
@@ -151,6 +158,14 @@ export function requestToCall(req: Request): DbusCall {
       return os('Search', [req.terms], 'result-json');
     case 'refresh-md':
       return os('RefreshMd', [opts({ force: req.force })]);
+    case 'initramfs':
+      return os('SetInitramfsState', [req.regenerate, req.args ?? [], {}]);
+    case 'usroverlay':
+      return os('UsrOverlay', [opts({ hotfix: req.hotfix })]);
+    case 'apply-live':
+      return os('ApplyLive', [opts({ 'allow-replacement': req.allowReplacement })]);
+    case 'automatic-update':
+      return os('AutomaticUpdateTrigger', [opts({ mode: req.policy })]);
   }
 }
 
@@ -245,13 +260,20 @@ export function callToRequest(iface: string, member: string, args: readonly unkn
       });
     }
     case 'SetInitramfsState': {
-      const regenerate = boolArg(args, 0);
       const extra = strsArg(args, 1);
-      if (regenerate || extra.length > 0) {
-        throw new AptOstreeError('invalid-argument', 'regenerating the initramfs on the client is not supported yet',
-          'only SetInitramfsState(false, []) (stop regenerating) is');
+      return clean({ kind: 'initramfs', regenerate: boolArg(args, 0), args: extra.length > 0 ? extra : undefined });
+    }
+    case 'UsrOverlay':
+      return clean({ kind: 'usroverlay', hotfix: optBool(dictArg(args, 0), 'hotfix') });
+    case 'ApplyLive':
+      return clean({ kind: 'apply-live', allowReplacement: optBool(dictArg(args, 0), 'allow-replacement') });
+    case 'AutomaticUpdateTrigger': {
+      const mode = optStr(dictArg(args, 0), 'mode');
+      const policy = AUTOMATIC_UPDATE_POLICIES.find((p) => p === mode);
+      if (mode !== undefined && policy === undefined) {
+        throw invalid(`AutomaticUpdateTrigger: mode must be one of ${AUTOMATIC_UPDATE_POLICIES.join(', ')}, not "${mode}"`);
       }
-      return { kind: 'reset', initramfs: true };
+      return clean({ kind: 'automatic-update', policy });
     }
     case 'ListPackages': {
       const o = dictArg(args, 0);
@@ -273,7 +295,7 @@ export function startsTransaction(member: string): boolean {
 
 export const TRANSACTION_METHODS: ReadonlySet<string> = new Set([
   'Upgrade', 'Deploy', 'Rebase', 'Rollback', 'PkgChange', 'UpdateDeployment', 'KernelArgs', 'SetInitramfsState', 'Cleanup',
-  'RefreshMd', 'Pin',
+  'RefreshMd', 'Pin', 'UsrOverlay', 'ApplyLive', 'AutomaticUpdateTrigger',
 ]);
 
 /** The same key for identical requests (a second identical request joins the running transaction). */
@@ -324,6 +346,10 @@ export function titleOf(req: Request): string {
       case 'list': return ['list'];
       case 'search': return ['search', ...req.terms];
       case 'refresh-md': return ['refresh-md', ...(req.force ? ['--force'] : [])];
+      case 'initramfs': return ['initramfs', req.regenerate ? '--enable' : '--disable', ...words(req.args, '--arg=')];
+      case 'usroverlay': return ['usroverlay', ...(req.hotfix ? ['--hotfix'] : [])];
+      case 'apply-live': return ['apply-live', ...(req.allowReplacement ? ['--allow-replacement'] : [])];
+      case 'automatic-update': return ['upgrade', '--trigger-automatic-update-policy', ...(req.policy ? [`(${req.policy})`] : [])];
     }
   })();
   const dry = 'dryRun' in req && req.dryRun === true ? ['--dry-run'] : [];
@@ -361,7 +387,7 @@ export function decodeReply<K extends Request['kind']>(request: Extract<Request,
       const active = Array.isArray(props.ActiveTransaction) ? props.ActiveTransaction as unknown[] : [];
       const [title, initiator] = active;
       const transaction = typeof title === 'string' && title !== '' ? { title, initiator: typeof initiator === 'string' ? initiator : '' } : null;
-      const report: StatusReport = { deployments, transaction };
+      const report: StatusReport = { deployments, transaction, 'cached-update': decodeCachedUpdate(props.CachedUpdate) };
       return report as ResultOf[K];
     }
     case 'kargs-show': {
@@ -372,6 +398,17 @@ export function decodeReply<K extends Request['kind']>(request: Extract<Request,
     default:
       if (typeof reply !== 'string') throw new AptOstreeError('internal', `apt-ostreed answered ${req.kind} without result JSON`);
       return JSON.parse(reply) as ResultOf[K];
+  }
+}
+
+/** The OS object's CachedUpdate a{sv} (result_json: the `cached-update` of status --json) back to its value. */
+export function decodeCachedUpdate(value: unknown): CachedUpdate | null {
+  const dict = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  if (typeof dict.result_json !== 'string') return null;
+  try {
+    return JSON.parse(dict.result_json) as CachedUpdate;
+  } catch {
+    return null;
   }
 }
 

@@ -13,7 +13,7 @@ export const ERROR_CODES = [
   'unsatisfiable', 'base-skew', 'conflicts-with-base', 'repository-unreachable', 'download-failed', 'disk-full',
   'transaction-in-progress', 'access-denied', 'treefile-invalid', 'treefile-not-found', 'compose-failed',
   'postprocess-failed', 'signature-invalid', 'unsigned-commit', 'signing-unsupported', 'sign-key-invalid',
-  'remote-exists', 'internal',
+  'remote-exists', 'not-booted', 'live-apply-refused', 'internal',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

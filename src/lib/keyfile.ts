@@ -33,6 +33,17 @@ export class KeyFile {
     return this.find(group, key) !== undefined;
   }
 
+  /** The keys of a group, in file order; [] for a group that is not there. */
+  keys(group: string): string[] {
+    const out: string[] = [];
+    let inGroup = false;
+    for (const l of this.lines) {
+      if (l.kind === 'group') inGroup = l.name === group;
+      else if (inGroup && l.kind === 'entry') out.push(l.key);
+    }
+    return out;
+  }
+
   get(group: string, key: string): string | undefined {
     const i = this.find(group, key);
     return i === undefined ? undefined : (this.lines[i] as { value: string }).value;
@@ -80,7 +91,10 @@ export class KeyFile {
     if (start < 0) return;
     let end = start + 1;
     while (end < this.lines.length && this.lines[end]?.kind !== 'group') end++;
-    this.lines.splice(start, end - start);
+    // The blank line that separated it from the group before goes with it.
+    const before = this.lines[start - 1];
+    const from = before?.kind === 'raw' && before.text === '' ? start - 1 : start;
+    this.lines.splice(from, end - from);
   }
 
   clone(): KeyFile {

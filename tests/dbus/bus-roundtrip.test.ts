@@ -30,6 +30,8 @@ const DEPLOYMENT: DeploymentStatus = {
   'requested-packages': ['htop', 'chrony'], packages: ['htop'], 'inactive-requests': ['chrony'],
   'layered-packages': [{ name: 'htop', version: '3.2.2-2' }, { name: 'libnl-3-200', version: '3.7.0-0.2' }],
   'base-removals': [], 'base-replacements': [], kargs: ['quiet', 'ostree=/ostree/boot.1/debian/x/0'], index: 0,
+  'regenerate-initramfs': true, 'initramfs-args': ['--add-drivers', 'nbd'], unlocked: 'transient', 'live-inprogress': null,
+  'live-replaced': '4567cdef',
 };
 const TX1 = transactionPath(1);
 const OS = osPath('debian');

@@ -110,7 +110,8 @@ const DEPLOYMENT: DeploymentStatus = {
   booted: false, staged: false, pinned: false, rollback: false, origin: 'kit:debian/13/x86_64/kit', 'base-checksum': null,
   'requested-packages': ['htop'], packages: ['htop'], 'inactive-requests': [],
   'layered-packages': [{ name: 'htop', version: '3.2.2-2' }], 'base-removals': [], 'base-replacements': [],
-  kargs: ['quiet'], index: 0,
+  kargs: ['quiet'], index: 0, 'regenerate-initramfs': false, 'initramfs-args': [], unlocked: 'none', 'live-inprogress': null,
+  'live-replaced': null,
 };
 
 describe('the D-Bus executor against a stub apt-ostreed', () => {
@@ -261,7 +262,7 @@ describe('the D-Bus executor against a stub apt-ostreed', () => {
   test('status reads the Deployments property; list is a direct answer', async () => {
     const r = await run(['status', '--json']);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout), { deployments: [DEPLOYMENT], transaction: null });
+    assert.deepEqual(JSON.parse(r.stdout), { deployments: [DEPLOYMENT], transaction: null, 'cached-update': null });
     const l = await run(['list', '--json']);
     assert.equal(l.code, 0, l.stderr);
     assert.equal((JSON.parse(l.stdout) as { packages: { name: string }[] }).packages[0]?.name, 'htop');

@@ -135,10 +135,11 @@ test('a deployment survives the a{sv} encoding, nulls included', () => {
     booted: true, staged: false, pinned: false, rollback: false, origin: 'kit:debian/13', 'base-checksum': null,
     'requested-packages': ['htop'], packages: ['htop'], 'inactive-requests': [],
     'layered-packages': [{ name: 'htop', version: '3.2' }], 'base-removals': [], 'base-replacements': [],
-    kargs: ['quiet'], index: 0,
+    kargs: ['quiet'], index: 0, 'regenerate-initramfs': true, 'initramfs-args': ['--include', '/a', '/b'],
+    unlocked: 'development', 'live-inprogress': null, 'live-replaced': 'def',
   };
   const encoded = encodeDeployment(d);
-  assert.ok(!('version' in encoded) && !('base-checksum' in encoded), 'null values are left out');
+  assert.ok(!('version' in encoded) && !('base-checksum' in encoded) && !('live-inprogress' in encoded), 'null values are left out');
   assert.deepEqual(Object.keys(DEPLOYMENT_DICT).sort(), Object.keys(d).sort());
   // What a client reads: plain values (the daemon test checks this over a real bus).
   const plain = Object.fromEntries(Object.entries(encoded).map(([k, v]) => [k, v.value]));

@@ -1,9 +1,9 @@
 /**
  * The files in data/ that the package installs: the bus policy loads in a real dbus-daemon and does what it says, the
- * activation file is read by it, the contract XML has every member of issue 4, the polkit actions file is well formed
- * and declares exactly the actions src/dbus/polkit.ts uses, the systemd unit passes `systemd-analyze verify`, and the
- * default configuration is what the daemon expects. Needs root (setpriv, dbus-daemon), dbus-daemon, gdbus
- * (libglib2.0-bin), systemd-analyze (systemd).
+ * activation file is read by it, the contract XML has every member of issues 4 and 6, the polkit actions file is well
+ * formed and declares exactly the actions src/dbus/polkit.ts uses, the systemd units (the daemon, the automatic
+ * update service and timer) pass `systemd-analyze verify`, and the default configuration is what the daemon expects.
+ * Needs root (setpriv, dbus-daemon), dbus-daemon, gdbus (libglib2.0-bin), systemd-analyze (systemd).
  */
 import assert from 'node:assert/strict';
 import { chmod, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -24,6 +24,8 @@ import { DATA, POLICY_FILE, REPO, asUser, startPrivateBus } from './private-bus.
 const ACTIVATION_FILE = join(DATA, 'dbus/org.aptostree.AptOstree1.service');
 const UNIT_FILE = join(DATA, 'systemd/apt-ostreed.service');
 const POLKIT_FILE = join(DATA, 'polkit/org.aptostree.AptOstree1.policy');
+const AUTOMATIC_SERVICE = join(DATA, 'systemd/apt-ostreed-automatic.service');
+const AUTOMATIC_TIMER = join(DATA, 'systemd/apt-ostreed-automatic.timer');
 
 test('the bus policy and the activation file load in a real dbus-daemon', async (t) => {
   const bus = await startPrivateBus({ services: { [`${BUS_NAME}.service`]: await readFile(ACTIVATION_FILE, 'utf8') } });
@@ -84,6 +86,13 @@ test('the contract XML has every interface and member of issue 4, each documente
   for (const m of ['Upgrade', 'Deploy', 'Rebase', 'Rollback', 'PkgChange', 'KernelArgs', 'RefreshMd']) {
     assert.ok(os.methods.get(m)?.in.some((a) => a.type === 'a{sv}' && a.name === 'options'), `OS.${m} takes options`);
   }
+  // Issue 6: the booted-only commands and automatic updates.
+  for (const m of ['UsrOverlay', 'ApplyLive', 'AutomaticUpdateTrigger']) {
+    assert.deepEqual(os.methods.get(m)?.in.map((a) => `${a.type} ${a.name}`), ['a{sv} options'], `OS.${m}`);
+    assert.deepEqual(os.methods.get(m)?.out.map((a) => a.type), ['o'], `OS.${m} returns a transaction path`);
+  }
+  assert.deepEqual(os.methods.get('SetInitramfsState')?.in.map((a) => `${a.type} ${a.name}`),
+    ['b regenerate', 'as args', 'a{sv} options']);
   assert.deepEqual(os.methods.get('UpdateDeployment')?.in.map((a) => `${a.type} ${a.name}`),
     ['a{sv} modifiers', 'a{sv} options']);
   for (const m of ['Search', 'ListPackages', 'GetDeploymentsDiff', 'GetDeploymentBootConfig']) {
@@ -180,6 +189,41 @@ test('the systemd unit passes systemd-analyze verify and activation points at it
   const typo = await runUnchecked(['systemd-analyze', 'verify', '--man=no', `--root=${root}`,
     join(root, INSTALLED_FILES.systemdUnit)]);
   assert.match(typo.stderr, /Unknown key.*ProtectClocks/);
+});
+
+test('the automatic update units pass systemd-analyze verify and run the policy trigger', async (t) => {
+  const service = KeyFile.parse(await readFile(AUTOMATIC_SERVICE, 'utf8'));
+  const timer = KeyFile.parse(await readFile(AUTOMATIC_TIMER, 'utf8'));
+  assert.equal(service.get('Service', 'Type'), 'oneshot');
+  const exec = (service.get('Service', 'ExecStart') ?? '').split(' ');
+  assert.equal(exec[0], INSTALLED_FILES.client);
+  assert.ok(exec.includes('upgrade') && exec.includes('--trigger-automatic-update-policy'), exec.join(' '));
+  assert.equal(service.get('Unit', 'ConditionPathExists'), '/run/ostree-booted');
+  assert.equal(timer.get('Timer', 'OnCalendar'), 'daily');
+  assert.match(timer.get('Timer', 'RandomizedDelaySec') ?? '', /^\d+h$/);
+  assert.equal(timer.get('Timer', 'Persistent'), 'true');
+  assert.equal(timer.get('Install', 'WantedBy'), 'timers.target');
+
+  // As for apt-ostreed.service: a scratch root with the host's units, ours where the package puts them, and a
+  // stand-in client (verify checks that ExecStart exists). The timer is verified with the service it starts.
+  const root = await mkdtemp(join(tmpdir(), 'apt-ostree-automatic-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  await mkdir(join(root, 'usr/lib/systemd'), { recursive: true });
+  await cp('/usr/lib/systemd/system', join(root, 'usr/lib/systemd/system'), { recursive: true, verbatimSymlinks: true });
+  await cp(AUTOMATIC_SERVICE, join(root, INSTALLED_FILES.automaticService));
+  await cp(AUTOMATIC_TIMER, join(root, INSTALLED_FILES.automaticTimer));
+  await mkdir(join(root, 'usr/bin'), { recursive: true });
+  await writeFile(join(root, INSTALLED_FILES.client), '#!/bin/sh\n');
+  await chmod(join(root, INSTALLED_FILES.client), 0o755);
+  const verify = (): ReturnType<typeof runUnchecked> => runUnchecked(['systemd-analyze', 'verify', '--man=no', `--root=${root}`,
+    join(root, INSTALLED_FILES.automaticTimer), join(root, INSTALLED_FILES.automaticService)]);
+  const r = await verify();
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr.trim() + r.stdout.trim(), '');
+
+  // The check bites: a misspelled timer key is reported.
+  await writeFile(join(root, INSTALLED_FILES.automaticTimer), (await readFile(AUTOMATIC_TIMER, 'utf8')).replace('Persistent=', 'Persistant='));
+  assert.match((await verify()).stderr, /Unknown key.*Persistant/);
 });
 
 test('the default configuration', async () => {

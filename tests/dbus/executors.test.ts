@@ -82,7 +82,7 @@ export function normalize(value: unknown, ctx: { sysroot: string; keep: Readonly
     .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, '<time>');
   const walk = (v: unknown, key?: string): unknown => {
     if (typeof v === 'string') return str(v);
-    if (typeof v === 'number' && key !== undefined && /timestamp|serial|seconds|^age|time/i.test(key)) return 0;
+    if (typeof v === 'number' && key !== undefined && /timestamp|serial|seconds|^age|time|checked-at/i.test(key)) return 0;
     if (Array.isArray(v)) return v.map((x) => walk(x));
     if (typeof v === 'object' && v !== null) {
       return Object.fromEntries(Object.entries(v).map(([k, x]) => [str(k), walk(x, k)]));
@@ -204,6 +204,26 @@ describe('both executors give the same results', () => {
     await same(['kargs', '--deploy-index=1', '--append=from-rollback']);
     await same(['status']);
     for (const s of [viaDaemon, inProcess]) await fsckClean(s);
+  });
+
+  test('issue 6: initramfs, usroverlay, apply-live and the automatic update trigger give the same answers', async () => {
+    await same(['initramfs']);
+    await same(['upgrade', '--trigger-automatic-update-policy']);
+    // The kit image has no dracut; the sysroots are offline directories: the same error, and nothing changed.
+    const before = { d: await snapshot(viaDaemon), p: await snapshot(inProcess) };
+    for (const args of [['initramfs', '--enable', '--arg=--add-drivers', '--arg=nbd'], ['initramfs', '--disable'], ['usroverlay'],
+      ['usroverlay', '--hotfix'], ['apply-live'], ['apply-live', '--allow-replacement']]) {
+      const d = await cli(viaDaemon, args, pb.env);
+      const p = await cli(inProcess, ['--no-daemon', ...args], pb.env);
+      assert.ok(!d.stderr.includes(NOTICE), `the daemon executor fell back:\n${d.stderr}`);
+      assert.equal(d.code, 1, `${args.join(' ')}: ${d.stderr}\n${daemon.log()}`);
+      assert.equal(p.code, 1, `${args.join(' ')}: ${p.stderr}`);
+      const line = (r: CliResult, s: string): string => (r.stderr.trim().split('\n').at(-1) ?? '').split(s).join('<sysroot>');
+      assert.equal(line(d, viaDaemon), line(p, inProcess), args.join(' '));
+      assert.match(line(d, viaDaemon), /^error\[(tool-missing|nothing-to-do|not-booted)\]/, args.join(' '));
+    }
+    assert.deepEqual({ d: await snapshot(viaDaemon), p: await snapshot(inProcess) }, before);
+    await same(['status']);
   });
 
   test('Ctrl-C of the client during a slow layering cancels the transaction; nothing changed; the next one works and shows its progress', async () => {

@@ -42,10 +42,16 @@ const REQUESTS: Request[] = [
   { kind: 'list' }, { kind: 'list', pattern: 'lib*', deployIndex: 1 },
   { kind: 'search', terms: ['editor', 'vi'] },
   { kind: 'refresh-md', force: false }, { kind: 'refresh-md', force: true },
+  { kind: 'initramfs', regenerate: true }, { kind: 'initramfs', regenerate: true, args: ['--add-drivers', 'nbd'] },
+  { kind: 'initramfs', regenerate: false },
+  { kind: 'usroverlay' }, { kind: 'usroverlay', hotfix: true },
+  { kind: 'apply-live' }, { kind: 'apply-live', allowReplacement: true },
+  { kind: 'automatic-update' }, { kind: 'automatic-update', policy: 'check' }, { kind: 'automatic-update', policy: 'stage' },
 ];
 
 const ALL_KINDS: Request['kind'][] = ['status', 'upgrade', 'deploy', 'rebase', 'rollback', 'kargs-show', 'kargs', 'cleanup',
-  'pin', 'db-list', 'db-diff', 'db-version', 'pkg-change', 'override', 'reset', 'list', 'search', 'refresh-md'];
+  'pin', 'db-list', 'db-diff', 'db-version', 'pkg-change', 'override', 'reset', 'list', 'search', 'refresh-md', 'initramfs',
+  'usroverlay', 'apply-live', 'automatic-update'];
 
 test('the table covers every Request kind', () => {
   assert.deepEqual([...new Set(REQUESTS.map((r) => r.kind))].sort(), [...ALL_KINDS].sort());
@@ -116,8 +122,14 @@ test('every OS method that carries a request maps to one', () => {
   assert.throws(() => callToRequest(SYSROOT_INTERFACE, 'Ping', []));
   assert.throws(() => callToRequest(OS_INTERFACE, 'UpdateDeployment', [{ 'override-remove': ['a'], 'reset-overlays': true }, {}]));
   assert.throws(() => callToRequest(OS_INTERFACE, 'Cleanup', [['everything'], {}]));
-  assert.throws(() => callToRequest(OS_INTERFACE, 'SetInitramfsState', [true, [], {}]));
-  assert.deepEqual(callToRequest(OS_INTERFACE, 'SetInitramfsState', [false, [], {}]), { kind: 'reset', initramfs: true });
+  assert.deepEqual(callToRequest(OS_INTERFACE, 'SetInitramfsState', [true, ['--add-drivers', 'nbd'], {}]),
+    { kind: 'initramfs', regenerate: true, args: ['--add-drivers', 'nbd'] });
+  assert.deepEqual(callToRequest(OS_INTERFACE, 'SetInitramfsState', [false, [], {}]), { kind: 'initramfs', regenerate: false });
+  assert.deepEqual(callToRequest(OS_INTERFACE, 'AutomaticUpdateTrigger', [{}]), { kind: 'automatic-update' });
+  assert.deepEqual(callToRequest(OS_INTERFACE, 'AutomaticUpdateTrigger', [{ mode: 'stage' }]), { kind: 'automatic-update', policy: 'stage' });
+  assert.throws(() => callToRequest(OS_INTERFACE, 'AutomaticUpdateTrigger', [{ mode: 'apply' }]), /mode must be one of/);
+  assert.deepEqual(callToRequest(OS_INTERFACE, 'UsrOverlay', [{ hotfix: true }]), { kind: 'usroverlay', hotfix: true });
+  assert.deepEqual(callToRequest(OS_INTERFACE, 'ApplyLive', [{ 'allow-replacement': true }]), { kind: 'apply-live', allowReplacement: true });
 });
 
 test('identical requests have the same key, different ones not', () => {
@@ -137,12 +149,18 @@ test('direct answers decode to the engine result', () => {
     id: 'debian-abc.0', osname: 'debian', serial: 0, checksum: 'abc', version: null, timestamp: 1, booted: false,
     staged: false, pinned: false, rollback: false, origin: null, 'base-checksum': null, 'requested-packages': [],
     packages: [], 'inactive-requests': [], 'layered-packages': [{ name: 'htop', version: '1' }], 'base-removals': [],
-    'base-replacements': [], kargs: ['ro'], index: 0,
+    'base-replacements': [], kargs: ['ro'], index: 0, 'regenerate-initramfs': false, 'initramfs-args': [], unlocked: 'none',
+    'live-inprogress': null, 'live-replaced': null,
   };
   const wire = encodeDeployment(d);
   const plain = Object.fromEntries(Object.entries(wire).map(([k, v]) => [k, (v as { value: unknown }).value]));
   const report = decodeReply({ kind: 'status' }, { Deployments: [plain], ActiveTransaction: ['install htop', ':1.5 (uid 0)', '/x'] });
-  assert.deepEqual(report, { deployments: [d], transaction: { title: 'install htop', initiator: ':1.5 (uid 0)' } });
+  assert.deepEqual(report, { deployments: [d], transaction: { title: 'install htop', initiator: ':1.5 (uid 0)' }, 'cached-update': null });
   assert.deepEqual(decodeReply({ kind: 'status' }, { Deployments: [plain], ActiveTransaction: ['', '', '/'] }, { osname: 'other' }),
-    { deployments: [], transaction: null });
+    { deployments: [], transaction: null, 'cached-update': null });
+  // The OS object's CachedUpdate becomes status's cached-update.
+  const cached = { osname: 'debian', origin: 'kit:x', checksum: 'f'.repeat(64), version: '13.2', timestamp: 2, 'checked-at': 3, diff: null };
+  const withUpdate = decodeReply({ kind: 'status' }, { Deployments: [], ActiveTransaction: ['', '', '/'],
+    CachedUpdate: { result_json: JSON.stringify(cached), 'checked-at': 3 } });
+  assert.deepEqual(withUpdate['cached-update'], cached);
 });

@@ -4,7 +4,7 @@ import { renderPkgChange } from '../render/pkg-change.js';
 
 export function register(program: Command, cli: Cli): void {
   program.command('reset')
-    .description('go back to the plain base: drop layered packages and overrides (all of them without flags)')
+    .description('go back to the plain base: drop layered packages, overrides and initramfs regeneration (all without flags)')
     .option('-l, --overlays', 'remove the layered packages')
     .option('-o, --overrides', 'remove the overrides')
     .option('-i, --initramfs', 'stop regenerating the initramfs')

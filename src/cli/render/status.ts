@@ -1,3 +1,4 @@
+import type { CachedUpdate } from '../../core/cached-update.js';
 import type { DeploymentStatus, StatusReport } from '../../core/ops/status.js';
 import { formatTimestamp } from './units.js';
 
@@ -9,7 +10,24 @@ export function renderStatus(report: StatusReport, verbose: boolean): string {
     lines.push(...renderDeployment(d, verbose));
   });
   if (report.deployments.length === 0) lines.push('  (none)');
+  const cached = report['cached-update'];
+  if (cached) lines.push(...renderCachedUpdate(cached));
   return `${lines.join('\n')}\n`;
+}
+
+/** rpm-ostree's AvailableUpdate block. */
+function renderCachedUpdate(u: CachedUpdate): string[] {
+  const rows: [string, string][] = [
+    ['Version', `${u.version ?? '(none)'} (${formatTimestamp(u.timestamp)})`],
+    ['Commit', u.checksum],
+  ];
+  if (u.diff !== null) {
+    const counts = [[u.diff.upgraded.length, 'upgraded'], [u.diff.downgraded.length, 'downgraded'], [u.diff.removed.length, 'removed'],
+      [u.diff.added.length, 'added']] as const;
+    rows.push(['Diff', counts.filter(([n]) => n > 0).map(([n, w]) => `${n} ${w}`).join(', ') || 'no package changes']);
+  }
+  rows.push(['Checked', formatTimestamp(u['checked-at'])]);
+  return ['AvailableUpdate:', ...rows.map(([k, v]) => `${`${k}:`.padStart(20)} ${v}`)];
 }
 
 function renderDeployment(d: DeploymentStatus, verbose: boolean): string[] {
@@ -29,6 +47,10 @@ function renderDeployment(d: DeploymentStatus, verbose: boolean): string[] {
   if (d['base-replacements'].length > 0) rows.push(['ReplacedBasePackages', d['base-replacements'].join(' ')]);
   if (d.packages.length > 0) rows.push(['LayeredPackages', d.packages.join(' ')]);
   if (d['inactive-requests'].length > 0) rows.push(['InactiveRequests', d['inactive-requests'].join(' ')]);
+  if (d['regenerate-initramfs']) rows.push(['Initramfs', ['regenerate', ...d['initramfs-args']].join(' ')]);
+  if (d.unlocked !== 'none') rows.push(['Unlocked', d.unlocked]);
+  if (d['live-replaced'] !== null) rows.push(['LiveCommit', d['live-replaced']]);
+  if (d['live-inprogress'] !== null) rows.push(['LiveInProgress', d['live-inprogress']]);
   if (verbose) rows.push(['KernelArgs', d.kargs.join(' ')]);
   if (d.staged) rows.push(['Staged', 'yes']);
   if (d.pinned) rows.push(['Pinned', 'yes']);

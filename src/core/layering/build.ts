@@ -2,8 +2,9 @@
  * Builds a layered commit from a base commit and apt's plan:
  *
  *   checkout -H (private copies of what dpkg writes in place) → /var from tmpfiles.d → local accounts reserved
- *   → dpkg replays the plan in bubblewrap → accounts recorded (sysusers.d) → tree back to the base image contract
- *   → shared inodes verified untouched → ostree commit (parent = base)
+ *   → dpkg replays the plan in bubblewrap → accounts recorded (sysusers.d) → dracut rebuilds the initramfs (when the
+ *   origin asks for it) → tree back to the base image contract → shared inodes verified untouched → ostree commit
+ *   (parent = base)
  *
  * The work tree is removed in every case: success, failure, cancellation. Nothing here writes into an object of
  * the repository: the hardlinked files are only ever renamed over or unlinked, and the inode check before the
@@ -29,6 +30,7 @@ import {
   type LayeredAccounts,
 } from './users.js';
 import { checkoutForLayering, removeWorkTree } from './work-tree.js';
+import { regenerateInitramfs } from './initramfs.js';
 import { lstatOrNull } from '../compose/tree-fs.js';
 
 export interface BuildLayeredCommitOptions {
@@ -45,13 +47,15 @@ export interface BuildLayeredCommitOptions {
   localEtc?: string;
   /** What the user asked for, as the origin records it; default the names of the plan's requested packages. */
   requested?: string[];
+  /** Regenerate the initramfs with the tree's dracut after the packages; `etc` is the /etc dracut reads. */
+  initramfs?: { args: readonly string[]; etc?: string | undefined } | undefined;
   progress?: ProgressSink;
   signal?: AbortSignal;
   /** dpkg's and the maintainer scripts' output, line by line. */
   onLine?: (line: string) => void;
 }
 
-export type BuildPhase = 'checkout' | 'prepare' | 'dpkg' | 'accounts' | 'finalize' | 'verify' | 'commit' | 'cleanup';
+export type BuildPhase = 'checkout' | 'prepare' | 'dpkg' | 'accounts' | 'initramfs' | 'finalize' | 'verify' | 'commit' | 'cleanup';
 
 export interface LayeredBuildResult {
   checksum: string;
@@ -123,20 +127,30 @@ export async function buildLayeredCommit(opts: BuildLayeredCommitOptions): Promi
         machineId: hadMachineId ? 'empty' as const : 'absent' as const,
       };
     });
-    const applied = await phase('dpkg', 'Installing packages', () =>
-      applyPlan(work, opts.plan, { progress, signal, onLine: opts.onLine }));
+    // An initramfs-only build has nothing for dpkg to do: its database stays the base's, byte for byte.
+    const applied = opts.plan.steps.length === 0 && opts.initramfs !== undefined ? { runs: [] }
+      : await phase('dpkg', 'Installing packages', () => applyPlan(work, opts.plan, { progress, signal, onLine: opts.onLine }));
     const accounts = await phase('accounts', 'Recording new users and groups', async () => {
       await releaseLocalAccounts(work, reservation);
       const layered = diffAccounts(accountsBefore, await readAccounts(join(work, 'usr/etc')));
       await writeSysusersFragment(work, layered);
       return layered;
     });
+    const initramfs = opts.initramfs;
+    if (initramfs !== undefined) {
+      // Before finalize: dracut runs against the tree as the packages left it, /var and all.
+      await phase('initramfs', 'Generating the initramfs', () => regenerateInitramfs(work, {
+        args: initramfs.args, etc: initramfs.etc, scratchDir: opts.workDir, signal, onLine: opts.onLine,
+      }));
+    }
     const finalized = await phase('finalize', 'Finishing the tree', () => finalizeTree(work, { optBefore, machineId }));
     warnings.push(...finalized.warnings);
     await phase('verify', 'Checking the repository objects', () => assertNoInPlaceWrites(shared, opts.repo, signal));
     const packages = layeredPackagesOf(opts.plan, opts.requested);
     const checksum = await phase('commit', 'Committing', () =>
-      commitLayeredTree(opts.repo, work, { base: opts.baseCommit, metadata: packages, signal }));
+      commitLayeredTree(opts.repo, work, {
+        base: opts.baseCommit, metadata: packages, initramfs: initramfs ? { args: [...initramfs.args] } : undefined, signal,
+      }));
     tree = undefined;
     // The commit is made: a tree that can not be removed is worth a warning, not a failed operation.
     await cleanup(work).catch((cleanupError: unknown) => {

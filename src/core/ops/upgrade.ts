@@ -10,6 +10,7 @@ import { openOs, withSysrootLock, type EngineOptions, type OsView } from './cont
 import { deployCommit } from './new-deployment.js';
 import { hasRequests, readRequests } from '../layering-requests.js';
 import { deployLayered, type PkgChangeResult } from './pkg/deploy-layered.js';
+import { writeCachedUpdate, type CachedUpdate } from '../cached-update.js';
 
 /**
  * Deploys a new base for the current deployment: plainly, or with its layered packages and overrides re-applied
@@ -21,13 +22,15 @@ export async function deployBase(
   refspec: Refspec,
   base: string,
   overrideCommit: string | undefined,
+  stage = false,
 ): Promise<PkgChangeResult | null> {
   const requests = readRequests(view.current.origin);
   if (!hasRequests(requests)) {
-    await deployCommit(opts, view, base, originForNewDeployment(view.current.origin, formatRefspec(refspec), overrideCommit));
+    await deployCommit(opts, view, base, originForNewDeployment(view.current.origin, formatRefspec(refspec), overrideCommit),
+      undefined, stage);
     return null;
   }
-  return deployLayered(opts, view, { base, refspec: formatRefspec(refspec), requests, overrideCommit });
+  return deployLayered(opts, view, { base, refspec: formatRefspec(refspec), requests, overrideCommit, stage });
 }
 
 export interface UpgradeRequest {
@@ -53,7 +56,16 @@ export async function currentBase(view: OsView): Promise<string> {
 }
 
 export async function upgrade(opts: EngineOptions, req: UpgradeRequest): Promise<UpdateSummary> {
-  if (req.check || req.preview) return checkForUpdate(opts, req.preview ?? false);
+  if (req.check || req.preview) {
+    const summary = await checkForUpdate(opts, req.preview ?? false);
+    // Only root can write the stateroot's cache; for anybody else a check stays a pure read, as it always was.
+    if (process.getuid?.() === 0) {
+      await recordCachedUpdate(opts, summary).catch((err: unknown) => {
+        opts.progress.message(`note: the update found was not recorded: ${err instanceof Error ? err.message : String(err)}`);
+      });
+    }
+    return summary;
+  }
   return withSysrootLock(opts, 'upgrade', async () => {
     const view = await openOs(opts);
     const refspec = followedRefspec(view.current);
@@ -82,6 +94,7 @@ export async function deployIfChanged(
   base: string,
   target: string,
   allowDowngrade: boolean,
+  stage = false,
 ): Promise<UpdateSummary> {
   const repo = view.sysroot.repoPath;
   const [fromInfo, toInfo] = await Promise.all([commitInfo(repo, base), commitInfo(repo, target)]);
@@ -99,12 +112,22 @@ export async function deployIfChanged(
       'use `apt-ostree deploy` to go to an older version on purpose');
   }
   summary.diff = diffPackages(await readCommitPackages(repo, base), await readCommitPackages(repo, target));
-  summary.layering = await deployBase(opts, view, refspec, target, undefined);
+  summary.layering = await deployBase(opts, view, refspec, target, undefined, stage);
   return summary;
 }
 
+/** The update a check found as `status` shows it (AvailableUpdate); no update clears the record. */
+export async function recordCachedUpdate(opts: Pick<EngineOptions, 'sysroot' | 'osname'>, summary: UpdateSummary): Promise<void> {
+  const view = await openOs(opts);
+  const update: CachedUpdate | null = summary.changed && summary.to !== null ? {
+    osname: view.osname, origin: summary.refspec, checksum: summary.to.checksum, version: summary.to.version,
+    timestamp: summary.to.timestamp, 'checked-at': Math.floor(Date.now() / 1000), diff: summary.diff,
+  } : null;
+  await writeCachedUpdate(view.sysroot.path, view.osname, update);
+}
+
 /** --check and --preview look at the remote through a scratch repository: the sysroot is not touched. */
-async function checkForUpdate(opts: EngineOptions, preview: boolean): Promise<UpdateSummary> {
+export async function checkForUpdate(opts: EngineOptions, preview: boolean): Promise<UpdateSummary> {
   const view = await openOs(opts);
   const refspec = followedRefspec(view.current);
   const base = await currentBase(view);

@@ -12,6 +12,8 @@ export interface DeployOptions {
   origin: KeyFile;
   /** Exact kernel arguments of the new deployment; undefined inherits those of the merge deployment. */
   kargs?: string[] | undefined;
+  /** `--stage`: written now, made the default by ostree-finalize-staged.service at shutdown (booted systems only). */
+  stage?: boolean | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -27,6 +29,7 @@ export async function adminDeploy(checksum: string, opts: DeployOptions): Promis
     await writeFile(originFile, opts.origin.toString());
     const args = ['admin', 'deploy', `--sysroot=${opts.sysroot}`, `--os=${opts.osname}`, `--origin-file=${originFile}`];
     if (opts.kargs !== undefined) args.push('--karg-none', ...opts.kargs.map((k) => `--karg-append=${k}`));
+    if (opts.stage === true) args.push('--stage');
     args.push(checksum);
     await ostree(args, { signal: opts.signal });
   } catch (err) {

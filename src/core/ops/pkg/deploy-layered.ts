@@ -25,6 +25,8 @@ export interface DeployLayeredRequest extends LayerOptions {
   refspec: string;
   requests: LayeringRequests;
   overrideCommit?: string | undefined;
+  /** Stage it (automatic updates): see deployCommit. */
+  stage?: boolean | undefined;
 }
 
 /**
@@ -39,7 +41,7 @@ export async function deployLayered(opts: EngineOptions, view: OsView, req: Depl
     install: [], remove: [], inactive: [], downloadBytes: 0, requests: req.requests,
   };
   if (!hasRequests(req.requests)) {
-    if (!result.dryRun) await deployCommit(opts, view, req.base, origin);
+    if (!result.dryRun) await deployCommit(opts, view, req.base, origin, undefined, req.stage);
     return result;
   }
   const outcome = await layerOnto(opts, view, req.base, req.requests, req);
@@ -50,7 +52,10 @@ export async function deployLayered(opts: EngineOptions, view: OsView, req: Depl
   result.checksum = outcome.checksum;
   if (outcome.checksum === null) return result;
 
-  await deployCommit(opts, view, outcome.checksum, origin);
+  await deployCommit(opts, view, outcome.checksum, origin, undefined, req.stage);
+  // A staged deployment gets its /etc merged at shutdown, over anything written now: its layered accounts come from
+  // the commit's sysusers.d fragment (same ids) when systemd-sysusers runs at its first boot.
+  if (req.stage === true) return result;
   const after = await loadSysroot(view.sysroot.path);
   const deployed = after.deployments.find((d) => d.osname === view.osname && !d.staged);
   if (deployed?.checksum !== outcome.checksum) return result;

@@ -8,8 +8,9 @@ import { downloadPlan } from '../../apt/download.js';
 import { refreshMetadata } from '../../apt/update.js';
 import { APT_EXTENDED_STATES, DPKG_DATABASE } from '../../compose/contract-paths.js';
 import { buildLayeredCommit } from '../../layering/build.js';
+import { DRACUT, dracutMissing } from '../../layering/initramfs.js';
 import { removeStaleWorkTrees } from '../../layering/work-tree.js';
-import type { LayeringRequests } from '../../layering-requests.js';
+import { hasPackageRequests, type LayeringRequests } from '../../layering-requests.js';
 import { ostreeUnchecked } from '../../ostree/ostree-cli.js';
 import { readCommitPackages, type InstalledPackage } from '../../packages.js';
 import { task } from '../../progress.js';
@@ -86,7 +87,36 @@ export async function layerOnto(
 ): Promise<LayeringOutcome> {
   const repo = view.sysroot.repoPath;
   const paths = layeringPaths(view);
-  const basePackages = await readCommitPackages(repo, base);
+  const packages = hasPackageRequests(requests);
+  // Without packages to layer, dracut can only come from the base: say so before checking anything out.
+  if (!packages && requests.regenerateInitramfs
+    && (await ostreeUnchecked(['ls', `--repo=${repo}`, base, `/${DRACUT}`])).code !== 0) throw dracutMissing();
+  const { plan, inactive, env } = packages
+    ? await planPackages(opts, view, base, requests, o)
+    // The initramfs alone needs no apt (so it works offline): the base's own packages, dracut included, rebuild it.
+    : { plan: EMPTY_PLAN, inactive: [], env: undefined };
+  if (o.dryRun) return { checksum: null, plan, inactive };
+
+  const downloaded = env === undefined ? plan : await task(opts.progress, 'Downloading packages', () =>
+    downloadPlan(env, plan, { progress: opts.progress, signal: opts.signal }));
+  await mkdir(paths.workDir, { recursive: true });
+  await removeStaleWorkTrees(paths.workDir);
+  const localEtc = view.current.booted ? '/etc' : join(view.current.path, 'etc');
+  const built = await buildLayeredCommit({
+    repo, baseCommit: base, plan: downloaded, workDir: paths.workDir, localEtc,
+    requested: [...requests.packages, ...requests.localPackages.map(requestName)],
+    initramfs: requests.regenerateInitramfs ? { args: requests.initramfsArgs, etc: localEtc } : undefined,
+    progress: opts.progress, signal: opts.signal,
+  });
+  return { checksum: built.checksum, plan: downloaded, inactive };
+}
+
+const EMPTY_PLAN: LayeringPlan = { install: [], remove: [], steps: [], downloadBytes: 0 };
+
+/** apt's side: the plan for the package requests on `base`, resolved against the base's own dpkg database. */
+async function planPackages(opts: EngineOptions, view: OsView, base: string, requests: LayeringRequests, o: LayerOptions):
+  Promise<{ plan: LayeringPlan; inactive: string[]; env: AptEnvironment }> {
+  const basePackages = await readCommitPackages(view.sysroot.repoPath, base);
   const env = await aptEnvironmentFor(opts, view, base);
   await task(opts.progress, 'Updating package metadata', () =>
     refreshMetadata(env, { force: o.refresh ?? false, progress: opts.progress, signal: opts.signal }));
@@ -96,17 +126,5 @@ export async function layerOnto(
   const plan = await task(opts.progress, 'Resolving dependencies', () => resolvePlan(env, {
     install: active, remove: requests.removals, replace, basePackages, signal: opts.signal,
   }));
-  if (o.dryRun) return { checksum: null, plan, inactive };
-
-  const downloaded = await task(opts.progress, 'Downloading packages', () =>
-    downloadPlan(env, plan, { progress: opts.progress, signal: opts.signal }));
-  await mkdir(paths.workDir, { recursive: true });
-  await removeStaleWorkTrees(paths.workDir);
-  const built = await buildLayeredCommit({
-    repo, baseCommit: base, plan: downloaded, workDir: paths.workDir,
-    localEtc: view.current.booted ? '/etc' : join(view.current.path, 'etc'),
-    requested: [...requests.packages, ...requests.localPackages.map(requestName)],
-    progress: opts.progress, signal: opts.signal,
-  });
-  return { checksum: built.checksum, plan: downloaded, inactive };
+  return { plan, inactive, env };
 }

@@ -1,6 +1,6 @@
 import { AptOstreeError } from '../../../lib/errors.js';
 import { parsePackageName, parsePackageRequest, type PackageRequest } from '../../apt/package-request.js';
-import { readRequests, type LayeringRequests } from '../../layering-requests.js';
+import { readRequests, sameRequests, validateInitramfsArg, type LayeringRequests } from '../../layering-requests.js';
 import { readCommitPackages } from '../../packages.js';
 import { formatRefspec } from '../../refspec.js';
 import { followedRefspec } from '../base-source.js';
@@ -28,6 +28,12 @@ export interface OverrideRequest {
   resetAll?: boolean;
   dryRun?: boolean;
   cwd?: string;
+}
+
+export interface InitramfsRequest {
+  /** true: regenerate the initramfs on the client (with `args`); false: go back to the base's initramfs. */
+  regenerate: boolean;
+  args?: string[];
 }
 
 export interface ResetRequest {
@@ -109,13 +115,38 @@ export async function reset(opts: EngineOptions, req: ResetRequest): Promise<Pkg
       localPackages: all || req.overlays ? [] : current.localPackages,
       removals: all || req.overrides ? [] : current.removals,
       replacements: all || req.overrides ? [] : current.replacements,
+      regenerateInitramfs: all || req.initramfs ? false : current.regenerateInitramfs,
+      initramfsArgs: all || req.initramfs ? [] : current.initramfsArgs,
     };
     return relayer(opts, view, base, requests, req.dryRun ?? false);
   });
 }
 
+/**
+ * `initramfs --enable [--arg=…]` / `--disable`: the origin's regenerate-initramfs, applied like the layered packages
+ * (a new deployment built from the base, re-done on every upgrade). Enabling again with other arguments replaces
+ * them; enabling with the same ones changes nothing.
+ */
+export async function setInitramfs(opts: EngineOptions, req: InitramfsRequest): Promise<PkgChangeResult> {
+  const args = req.args ?? [];
+  if (!req.regenerate && args.length > 0) {
+    throw new AptOstreeError('usage', 'dracut arguments only go with --enable', 'drop --arg, or use `apt-ostree initramfs --enable --arg=…`');
+  }
+  for (const arg of args) validateInitramfsArg(arg);
+  return withSysrootLock(opts, req.regenerate ? 'initramfs --enable' : 'initramfs --disable', async () => {
+    const view = await openOs(opts);
+    const current = readRequests(view.current.origin);
+    if (!req.regenerate && !current.regenerateInitramfs) {
+      throw new AptOstreeError('nothing-to-do', 'initramfs regeneration is not enabled',
+        'the deployment boots the base image\'s initramfs already; `apt-ostree initramfs --enable` turns regeneration on');
+    }
+    const requests: LayeringRequests = { ...current, regenerateInitramfs: req.regenerate, initramfsArgs: req.regenerate ? args : [] };
+    return relayer(opts, view, await currentBase(view), requests, false);
+  });
+}
+
 async function relayer(opts: EngineOptions, view: OsView, base: string, requests: LayeringRequests, dryRun: boolean): Promise<PkgChangeResult> {
-  if (JSON.stringify(requests) === JSON.stringify(readRequests(view.current.origin))) {
+  if (sameRequests(requests, readRequests(view.current.origin))) {
     return { changed: false, dryRun, checksum: null, base, install: [], remove: [], inactive: [], downloadBytes: 0, requests };
   }
   const refspec = formatRefspec(followedRefspec(view.current));

@@ -1,0 +1,2 @@
+#!/bin/sh
+exec /usr/bin/node /usr/lib/apt-ostree/apt-ostree.mjs "$@"

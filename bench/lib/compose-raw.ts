@@ -23,11 +23,11 @@
  * extended_states and package state under /var moved into /usr, the contract's tmpfiles.d, the sysusers fragment,
  * kargs.d, the host-key unit, the package list and input hash in the commit metadata, the .deb cache refresh.
  */
-import { chmod, copyFile, cp, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { run } from '../../src/lib/exec.js';
 import { excludePreferences, mmdebstrapArguments, NO_DOCUMENTATION_DPKG_CFG } from '../../src/core/compose/bootstrap.js';
-import { globInRoot } from '../../src/core/compose/customize.js';
+import { applyTreefileFiles } from '../../src/core/compose/customize.js';
 import { resolveRepos, mmdebstrapSourceLines } from '../../src/core/compose/repos.js';
 import { rootBwrapArguments } from '../../src/core/compose/root-sandbox.js';
 import { lstatOrNull } from '../../src/core/compose/tree-fs.js';
@@ -153,17 +153,7 @@ async function customize(loaded: LoadedTreefile, root: string, work: string): Pr
   const tf = loaded.treefile;
   await rm(join(root, 'etc/hostname'), { force: true });
   await rm(join(root, 'etc/resolv.conf'), { force: true });
-  for (const pattern of tf['remove-files']) {
-    for (const rel of await globInRoot(root, pattern)) await rm(join(root, rel), { recursive: true, force: true });
-  }
-  for (const file of tf['add-files']) {
-    const dest = join(root, file.dest.replace(/^\/+/, ''));
-    await mkdir(dirname(dest), { recursive: true });
-    await rm(dest, { force: true, recursive: true });
-    if ((await lstatOrNull(file.src))?.isDirectory()) await cp(file.src, dest, { recursive: true, verbatimSymlinks: true });
-    else await copyFile(file.src, dest);
-    if (file.mode !== undefined) await chmod(dest, parseInt(file.mode, 8));
-  }
+  await applyTreefileFiles(root, tf);
   const lines: string[] = [];
   const binds: { src: string; dest: string; ro: boolean }[] = [];
   if (tf.units.length > 0) lines.push(`systemctl enable ${tf.units.map(shellQuote).join(' ')}`);

@@ -11,7 +11,8 @@ import type { ProgressSink } from '../core/progress.js';
 import type { Request, RequestOf, ResultOf } from '../core/requests.js';
 import { connectBus, type Bus, type Subscription } from '../dbus/bus.js';
 import { RemoteObject } from '../dbus/contract.js';
-import { BusError, fromBusError, isErrorCode, splitErrorText } from '../dbus/errors.js';
+import { BusError, DAEMON_LOG_HINT, fromBusError, isDaemonUnreachable, isErrorCode, isNoAnswer,
+  splitErrorText } from '../dbus/errors.js';
 import { BUS_NAME, NO_OBJECT, OS_INTERFACE, SYSROOT_INTERFACE, SYSROOT_PATH, TRANSACTION_INTERFACE } from '../dbus/names.js';
 import { AptOstreeError } from '../lib/errors.js';
 import { VERSION } from '../version.js';
@@ -45,6 +46,34 @@ export function decodeActiveTransaction(value: unknown): ActiveTransaction | und
   return { title: str(title), initiator: str(initiator), path: p };
 }
 
+/** The line on stderr while the client waits for a slow apt-ostreed to start. */
+export const WAITING_NOTICE = 'Waiting for apt-ostreed to start…';
+
+/** How long the client waits for apt-ostreed once the bus gave up starting it, unless the environment says. */
+export const DEFAULT_START_WAIT_MS = 120_000;
+
+/**
+ * APT_OSTREE_DAEMON_START_TIMEOUT: seconds the client keeps waiting for apt-ostreed after the bus gave up starting it
+ * (default 120); 0 gives up at once.
+ */
+export function startWaitMs(env: NodeJS.ProcessEnv = process.env): number {
+  const text = env.APT_OSTREE_DAEMON_START_TIMEOUT?.trim();
+  if (!text) return DEFAULT_START_WAIT_MS;
+  const seconds = Number(text);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : DEFAULT_START_WAIT_MS;
+}
+
+export interface ConnectOptions {
+  /** For connecting to the bus. */
+  timeoutMs?: number;
+  /** How long to keep waiting when the bus gives up starting apt-ostreed (default: startWaitMs()). */
+  startWaitMs?: number;
+  /** Where WAITING_NOTICE goes (stderr). */
+  notice?: (line: string) => void;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
 /** A registered connection to apt-ostreed serving the sysroot asked for. */
 export class DaemonClient {
   readonly sysroot: RemoteObject;
@@ -57,9 +86,11 @@ export class DaemonClient {
 
   /**
    * Connects and registers. Fails with a BusError for which isDaemonUnreachable holds when there is no bus or no
-   * daemon (the caller may fall back), and with an AptOstreeError when the daemon serves another sysroot.
+   * daemon (the caller may fall back), with AptOstreeError `daemon-unavailable` when apt-ostreed is activatable but
+   * did not start in time (the caller may fall back too: nothing reached the daemon), and with another
+   * AptOstreeError otherwise (e.g. the daemon serves another sysroot).
    */
-  static async connect(target: Target, opts: { timeoutMs?: number } = {}): Promise<DaemonClient> {
+  static async connect(target: Target, opts: ConnectOptions = {}): Promise<DaemonClient> {
     const bus = await connectBus('system', { timeoutMs: opts.timeoutMs ?? 5000 });
     const client = new DaemonClient(bus, target);
     try {
@@ -67,7 +98,7 @@ export class DaemonClient {
         throw new BusError('org.freedesktop.DBus.Error.ServiceUnknown', `${BUS_NAME} is neither running nor activatable`);
       }
       // Reading Path first activates the daemon when it is not running.
-      const served = str(await client.sysroot.get('Path'));
+      const served = await client.servedPath(opts);
       const [asked, daemonRoot] = await Promise.all([canonicalSysroot(target.sysroot), canonicalSysroot(served)]);
       if (asked !== daemonRoot) {
         throw new AptOstreeError('invalid-argument',
@@ -78,8 +109,49 @@ export class DaemonClient {
       return client;
     } catch (err) {
       await bus.close().catch(() => undefined);
-      throw err;
+      throw err instanceof BusError && !isDaemonUnreachable(err) ? fromBusError(err) : err;
     }
+  }
+
+  /**
+   * The daemon's Path property: the first call, which has the bus start (activate) apt-ostreed when it is not
+   * running. dbus-daemon gives a service 25 s (service_start_timeout) to take its name, short for a Node program on a
+   * slow machine; it then answers TimedOut, the call having reached nobody, while systemd goes on starting the unit.
+   * So on no answer the read is repeated until the name's owner answers, for at most startWaitMs in all, with one
+   * line on stderr meanwhile: each try reaches the daemon once it owns the name, or asks the bus to start it again
+   * (systemd joins that to the start job under way; a bus that spawns services itself tries anew). A read is safe to
+   * repeat. An activation that fails outright (the unit failed, the program exited) ends the wait at once.
+   */
+  private async servedPath(opts: ConnectOptions): Promise<string> {
+    try {
+      return str(await this.sysroot.get('Path'));
+    } catch (err) {
+      if (!isNoAnswer(err)) throw err;
+      return this.waitForStart(err, opts);
+    }
+  }
+
+  private async waitForStart(first: unknown, opts: ConnectOptions): Promise<string> {
+    const waitMs = opts.startWaitMs ?? startWaitMs();
+    const deadline = Date.now() + waitMs;
+    let last = first;
+    if (waitMs > 0) (opts.notice ?? ((line: string) => { process.stderr.write(`${line}\n`); }))(WAITING_NOTICE);
+    for (let left = waitMs; left > 0; left = deadline - Date.now()) {
+      try {
+        return str(await this.sysroot.get('Path', { timeoutMs: left }));
+      } catch (err) {
+        last = err;
+        if (isDaemonUnreachable(err)) break;
+        if (!isNoAnswer(err)) throw err;
+      }
+      // The bus may answer at once again: do not spin.
+      await sleep(Math.min(500, Math.max(0, deadline - Date.now())));
+    }
+    const text = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+    const message = isNoAnswer(last)
+      ? `apt-ostreed did not start: no answer ${Math.round(waitMs / 1000)} s after the bus gave up (${text(first)})`
+      : `apt-ostreed did not start: ${text(last)}`;
+    throw new AptOstreeError('daemon-unavailable', message, DAEMON_LOG_HINT, { cause: last });
   }
 
   /** The OS object of the stateroot asked for (--os), or the booted/default one. */

@@ -2,8 +2,8 @@ import { AptOstreeError } from '../lib/errors.js';
 import { execute } from '../core/engine.js';
 import type { ProgressSink } from '../core/progress.js';
 import { isMutating, type Request, type RequestOf, type ResultOf } from '../core/requests.js';
-import { isDaemonUnreachable } from '../dbus/errors.js';
-import { DaemonBackend, DaemonClient } from './backend-dbus.js';
+import { fromBusError, isDaemonUnreachable } from '../dbus/errors.js';
+import { DaemonBackend, DaemonClient, type ConnectOptions } from './backend-dbus.js';
 
 /** How the client gets a request executed: in this process, or by apt-ostreed over D-Bus (backend-dbus.ts). */
 export interface Backend {
@@ -37,6 +37,8 @@ export interface ChooseOptions {
   /** Where the fallback notice goes (stderr). */
   notice?: (line: string) => void;
   isRoot?: boolean;
+  /** How to reach the daemon (tests): DaemonClient.connect. */
+  connect?: (target: Target, opts: ConnectOptions) => Promise<DaemonClient>;
 }
 
 export const FALLBACK_NOTICE = 'note: apt-ostreed is not reachable; running in-process';
@@ -51,21 +53,31 @@ export function daemonDisabled(opts: ChooseOptions): boolean {
  * The executor for a request: apt-ostreed when the bus is reachable and its name is owned or activatable (a daemon
  * serving another sysroot is an error, never a reason to fall back); otherwise the in-process engine, which reads
  * for anybody and changes the system for root only (with a one-line notice on stderr); `--no-daemon` or
- * APT_OSTREE_NO_DAEMON=1 force in-process.
+ * APT_OSTREE_NO_DAEMON=1 force in-process. An activatable daemon that does not start in time (DaemonClient.connect
+ * waits for it) counts as unreachable, its request never having reached it; a change by another user then fails
+ * with `daemon-unavailable`, which says where to look.
  */
 export async function chooseBackend(target: Target, req: Request, opts: ChooseOptions = {}): Promise<Backend> {
   if (daemonDisabled(opts)) return new InProcessBackend(target);
+  const notice = opts.notice ?? ((line: string) => { process.stderr.write(`${line}\n`); });
+  let failedToStart: AptOstreeError | undefined;
   try {
-    return new DaemonBackend(await DaemonClient.connect(target));
+    const connect = opts.connect ?? ((t: Target, o: ConnectOptions) => DaemonClient.connect(t, o));
+    return new DaemonBackend(await connect(target, { notice }));
   } catch (err) {
-    if (!isDaemonUnreachable(err)) throw err;
+    if (err instanceof AptOstreeError && err.code === 'daemon-unavailable') failedToStart = err;
+    else if (!isDaemonUnreachable(err)) throw fromBusError(err);
   }
   if (!isMutating(req)) return new InProcessBackend(target);
   const root = opts.isRoot ?? process.getuid?.() === 0;
   if (!root) {
+    if (failedToStart) {
+      throw new AptOstreeError('daemon-unavailable', failedToStart.message,
+        `${failedToStart.hint ?? 'see the daemon\'s log'}, or run the command as root`, { cause: failedToStart });
+    }
     throw new AptOstreeError('not-root', `apt-ostreed is not reachable, and ${req.kind} changes the system: it needs the daemon or root`,
       'start apt-ostreed (systemctl start apt-ostreed), or run the command as root');
   }
-  (opts.notice ?? ((line: string) => { process.stderr.write(`${line}\n`); }))(FALLBACK_NOTICE);
+  notice(FALLBACK_NOTICE);
   return new InProcessBackend(target);
 }

@@ -9,7 +9,8 @@ import { ERROR_PREFIX } from './names.js';
  * second string for the hint would be cleaner, but GDBus refuses error bodies other than (s).) The client splits
  * the text at its last ` — ` and turns every error reply back into an AptOstreeError with the same code, message
  * and hint, so both executors fail the same way; should a message itself contain ` — `, the split moves but the
- * line the user sees is the same.
+ * line the user sees is the same. The standard names the bus or the daemon use become codes too (fromBusError):
+ * a refusal is `access-denied`, a daemon that is gone or did not start in time `daemon-unavailable`.
  */
 
 
@@ -33,6 +34,8 @@ export const STANDARD_ERRORS = {
   serviceUnknown: 'org.freedesktop.DBus.Error.ServiceUnknown',
   nameHasNoOwner: 'org.freedesktop.DBus.Error.NameHasNoOwner',
   noReply: 'org.freedesktop.DBus.Error.NoReply',
+  /** dbus-daemon's answer when the service it was asked to start did not take its name in service_start_timeout. */
+  timedOut: 'org.freedesktop.DBus.Error.TimedOut',
   noServer: 'org.freedesktop.DBus.Error.NoServer',
   disconnected: 'org.freedesktop.DBus.Error.Disconnected',
   timeout: 'org.freedesktop.DBus.Error.Timeout',
@@ -117,10 +120,15 @@ const AUTHORIZATION = new Set<string>([
   STANDARD_ERRORS.accessDenied, STANDARD_ERRORS.authFailed, STANDARD_ERRORS.interactiveAuthorizationRequired,
 ]);
 
+/** What to look at when apt-ostreed is gone or does not start. */
+export const DAEMON_LOG_HINT = 'see `systemctl status apt-ostreed` and `journalctl -u apt-ostreed`';
+
 /**
  * Turns an error reply (or any failure of a call) into the AptOstreeError the in-process executor would have thrown.
- * Our own names keep their code; refusals by authorization become `not-root`; anything else is `internal`, with the
- * D-Bus name in the message.
+ * Our own names keep their code; refusals by authorization (polkit said no, the bus policy refused the call) become
+ * `access-denied` — `not-root` is the client's own verdict when no daemon is reachable; no answer in time, a daemon
+ * that left the bus or could not be started become `daemon-unavailable`; anything else is `internal`, with the D-Bus
+ * name in the message.
  */
 export function fromBusError(err: unknown): AptOstreeError {
   if (err instanceof AptOstreeError) return err;
@@ -129,10 +137,14 @@ export function fromBusError(err: unknown): AptOstreeError {
   const code = errorCodeFromDBusName(err.dbusName);
   if (code !== undefined) return new AptOstreeError(code, message, hint, { cause: err });
   if (AUTHORIZATION.has(err.dbusName)) {
-    return new AptOstreeError('not-root', message, hint ?? 'run it as root, or ask your administrator for a polkit rule',
-      { cause: err });
+    return new AptOstreeError('access-denied', message,
+      hint ?? 'run it as root (sudo), or ask your administrator for a polkit rule', { cause: err });
   }
   if (err.dbusName === STANDARD_ERRORS.invalidArgs) return new AptOstreeError('invalid-argument', message, hint, { cause: err });
+  if (isNoAnswer(err) || isDaemonUnreachable(err)) {
+    return new AptOstreeError('daemon-unavailable', `apt-ostreed is not available: ${message}`, hint ?? DAEMON_LOG_HINT,
+      { cause: err });
+  }
   return new AptOstreeError('internal', `${err.dbusName}: ${message}`, hint ?? 'is apt-ostreed the same version as apt-ostree?',
     { cause: err });
 }
@@ -141,6 +153,16 @@ const UNREACHABLE = new Set<string>([
   STANDARD_ERRORS.serviceUnknown, STANDARD_ERRORS.nameHasNoOwner, STANDARD_ERRORS.noServer,
   STANDARD_ERRORS.disconnected,
 ]);
+
+const NO_ANSWER = new Set<string>([STANDARD_ERRORS.timedOut, STANDARD_ERRORS.timeout, STANDARD_ERRORS.noReply]);
+
+/**
+ * Whether a call got no answer in time: the bus gave up starting the service (TimedOut, after dbus-daemon's
+ * service_start_timeout: the call never reached it), or no reply came within the call's timeout (NoReply).
+ */
+export function isNoAnswer(err: unknown): boolean {
+  return err instanceof BusError && NO_ANSWER.has(err.dbusName);
+}
 
 /**
  * Whether a failure means "there is no daemon to talk to" (no bus, the name neither owned nor activatable, activation

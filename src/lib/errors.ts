@@ -11,9 +11,9 @@ export const ERROR_CODES = [
   'repo-object-modified', 'account-conflict', 'already-requested', 'not-requested', 'not-overridden', 'not-in-base',
   'already-overridden', 'already-installed', 'invalid-package-name', 'invalid-deb', 'unknown-package',
   'unsatisfiable', 'base-skew', 'conflicts-with-base', 'repository-unreachable', 'download-failed', 'disk-full',
-  'transaction-in-progress', 'access-denied', 'treefile-invalid', 'treefile-not-found', 'compose-failed',
-  'postprocess-failed', 'signature-invalid', 'unsigned-commit', 'signing-unsupported', 'sign-key-invalid',
-  'remote-exists', 'not-booted', 'live-apply-refused', 'internal',
+  'transaction-in-progress', 'access-denied', 'daemon-unavailable', 'treefile-invalid', 'treefile-not-found',
+  'compose-failed', 'postprocess-failed', 'signature-invalid', 'unsigned-commit', 'signing-unsupported',
+  'sign-key-invalid', 'remote-exists', 'not-booted', 'live-apply-refused', 'internal',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

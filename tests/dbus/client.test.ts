@@ -26,6 +26,9 @@ import { CLI, bootOptions, cli, snapshot } from '../system/support.js';
 import { asUser, startPrivateBus, type PrivateBus } from './private-bus.js';
 import { stubImpl } from './stubs.js';
 import { barLine, downloadBar, progressRenderer } from '../../src/cli/render/progress.js';
+import { FALLBACK_NOTICE, chooseBackend } from '../../src/cli/backend.js';
+import { AptOstreeError } from '../../src/lib/errors.js';
+import type { Request } from '../../src/core/requests.js';
 
 const NOTICE = 'note: apt-ostreed is not reachable; running in-process';
 const NO_BUS = { DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent/apt-ostree-test-bus' };
@@ -374,5 +377,31 @@ describe('progress rendering on a terminal', () => {
     q.download({ title: 'Downloading packages', bytesDone: 500, bytesTotal: 1000, rate: 100 });
     q.taskEnd('Downloading packages');
     assert.deepEqual(plain, ['Downloading packages...\n', 'Downloading packages: 500 B / 1.0 kB (100 B/s) ETA 5s\n']);
+  });
+});
+
+describe('chooseBackend when apt-ostreed did not start in time', () => {
+  // DaemonClient.connect gives up with daemon-unavailable (the bus tests of this are in daemon.test.ts).
+  const connect = (): Promise<never> => Promise.reject(new AptOstreeError('daemon-unavailable',
+    "apt-ostreed did not start: Failed to activate service 'org.aptostree.AptOstree1': timed out",
+    'see `systemctl status apt-ostreed` and `journalctl -u apt-ostreed`'));
+  const target = { sysroot: '/', osname: undefined };
+  const change: Request = { kind: 'rollback' };
+  const read: Request = { kind: 'status' };
+
+  test('reads run in-process; root runs a change in-process with the notice; others get the clear error', async () => {
+    const notices: string[] = [];
+    const notice = (l: string): void => { notices.push(l); };
+    assert.equal((await chooseBackend(target, read, { connect, notice, isRoot: false })).name, 'in-process');
+    assert.deepEqual(notices, []);
+    assert.equal((await chooseBackend(target, change, { connect, notice, isRoot: true })).name, 'in-process');
+    assert.deepEqual(notices, [FALLBACK_NOTICE]);
+    await assert.rejects(chooseBackend(target, change, { connect, notice, isRoot: false }), (err: unknown) => {
+      assert.ok(err instanceof AptOstreeError);
+      assert.equal(err.format(), "error[daemon-unavailable]: apt-ostreed did not start: Failed to activate service " +
+        "'org.aptostree.AptOstree1': timed out — see `systemctl status apt-ostreed` and `journalctl -u apt-ostreed`, or " +
+        'run the command as root');
+      return true;
+    });
   });
 });

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { ARGUMENT_DICTS, CONTRACT, CONTRACT_XML, checkDict, decodeDeployment, encodeDeployment, DEPLOYMENT_DICT }
   from '../../src/dbus/contract.js';
 import { BusError, ERROR_CODES, STANDARD_ERRORS, dbusErrorName, errorCodeFromDBusName, fromBusError,
-  isDaemonUnreachable, splitErrorText, toErrorReply } from '../../src/dbus/errors.js';
+  isDaemonUnreachable, isNoAnswer, splitErrorText, toErrorReply } from '../../src/dbus/errors.js';
 import { isValidInterfaceName, isValidObjectPath, parseIntrospection, splitSignature } from '../../src/dbus/introspection.js';
 import { escapePathElement, osPath, osnameFromPath, transactionNumberFromPath, transactionPath, unescapePathElement }
   from '../../src/dbus/names.js';
@@ -66,8 +66,29 @@ test('an error keeps its code, message and hint across the bus', () => {
 
   // Anything else thrown by a handler is an internal error (or disk-full), never a bare Failed.
   assert.equal(toErrorReply(new Error('boom')).name, 'org.aptostree.AptOstree1.Error.Internal');
-  const denied = fromBusError(new BusError(STANDARD_ERRORS.accessDenied, 'uid 65534 may not install packages'));
-  assert.equal(denied.code, 'not-root');
+  // A refusal by polkit (or the bus policy) is access-denied, with the daemon's hint or a useful one.
+  const refused = fromBusError(new BusError(STANDARD_ERRORS.accessDenied,
+    'uid 1000 is not authorized for org.aptostree.AptOstree1.install-uninstall-packages — run it as root (sudo), or ask your administrator for a polkit rule'));
+  assert.equal(refused.format(), 'error[access-denied]: uid 1000 is not authorized for ' +
+    'org.aptostree.AptOstree1.install-uninstall-packages — run it as root (sudo), or ask your administrator for a polkit rule');
+  for (const name of [STANDARD_ERRORS.accessDenied, STANDARD_ERRORS.authFailed, STANDARD_ERRORS.interactiveAuthorizationRequired]) {
+    const denied = fromBusError(new BusError(name, 'uid 65534 may not install packages'));
+    assert.equal(denied.code, 'access-denied', name);
+    assert.match(denied.hint ?? '', /polkit rule/);
+  }
+  // No daemon, or one that did not start in time: an environmental failure with a code of its own, never a bug.
+  const timedOut = new BusError(STANDARD_ERRORS.timedOut,
+    "Failed to activate service 'org.aptostree.AptOstree1': timed out (service_start_timeout=25000ms)");
+  assert.ok(isNoAnswer(timedOut));
+  assert.ok(isNoAnswer(new BusError(STANDARD_ERRORS.noReply, 'x')));
+  assert.ok(!isNoAnswer(new BusError(STANDARD_ERRORS.serviceUnknown, 'x')));
+  for (const err of [timedOut, new BusError(STANDARD_ERRORS.noReply, 'x'), new BusError(STANDARD_ERRORS.serviceUnknown, 'x'),
+    new BusError('org.freedesktop.DBus.Error.Spawn.ChildExited', 'x'), new BusError(STANDARD_ERRORS.disconnected, 'x')]) {
+    const e = fromBusError(err);
+    assert.equal(e.code, 'daemon-unavailable', err.dbusName);
+    assert.match(e.format(), /journalctl -u apt-ostreed/);
+    assert.doesNotMatch(e.format(), /bug/);
+  }
   assert.equal(fromBusError(new BusError(STANDARD_ERRORS.invalidArgs, 'x')).code, 'invalid-argument');
   assert.match(fromBusError(new BusError('org.example.Odd', 'x')).message, /org\.example\.Odd/);
 

@@ -18,7 +18,7 @@ import { run, runUnchecked } from '../../src/lib/exec.js';
 import { VERSION } from '../../src/version.js';
 import { getKit, type Kit } from '../kit/index.js';
 import { newSysroot, removeSysroot, type TestSysroot } from '../kit/sysroot.js';
-import { cliJson, cliOk, fsckClean, snapshot } from '../system/support.js';
+import { CLI, bootOptions, cli, cliJson, cliOk, fsckClean, snapshot } from '../system/support.js';
 import { serveDirectory, type ServedDirectory } from '../kit/http.js';
 import { loadSysroot } from '../../src/core/sysroot/sysroot.js';
 import { REPO, asUser, startPolkitd, startPrivateBus, type PrivateBus, type RunningPolkitd } from './private-bus.js';
@@ -251,6 +251,16 @@ describe('apt-ostreed', () => {
       assert.notEqual(r.code, 0, member);
       assert.match(r.stderr, /AccessDenied/, `${member}: ${r.stderr}`);
     }
+    assert.equal(await snapshot(sysroot.path), before);
+  });
+
+  test('the CLI of a non-root user reports a refusal as error[access-denied], with the daemon\'s hint', async () => {
+    const before = await snapshot(sysroot.path);
+    const r = await runUnchecked([...asUser(), process.execPath, CLI, '--sysroot', sysroot.path, 'kargs', '--append=evil=1'],
+      { env: pb.env });
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stderr.trim(), 'error[access-denied]: KernelArgs needs root: polkit is not available to authorize uid 65534 ' +
+      '— run it as root (sudo), or install and start polkitd');
     assert.equal(await snapshot(sysroot.path), before);
   });
 
@@ -496,6 +506,20 @@ describe('apt-ostreed with polkit', () => {
     const [st] = await new RemoteObject(client, SYSROOT_PATH, SYSROOT_INTERFACE).call('GetStatus', []) as [Record<string, unknown>];
     assert.equal(st.polkit, true);
   });
+
+  test('through the CLI: the granted change succeeds; a refusal by polkit is error[access-denied], not not-root', async () => {
+    const asNobody = (args: string[]): ReturnType<typeof runUnchecked> =>
+      runUnchecked([...asUser(), process.execPath, CLI, '--sysroot', sysroot.path, ...args], { env: pb.env });
+    const granted = await asNobody(['kargs', '--append=cli-nobody=1']);
+    assert.equal(granted.code, 0, granted.stderr);
+    assert.ok(!granted.stderr.includes('note:'), granted.stderr);
+    const before = await snapshot(sysroot.path);
+    const refused = await asNobody(['rollback']);
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.equal(refused.stderr.trim(), `error[access-denied]: uid 65534 is not authorized for ${polkitAction('rollback')} ` +
+      '— run it as root (sudo), or ask your administrator for a polkit rule');
+    assert.equal(await snapshot(sysroot.path), before);
+  });
 });
 
 describe('apt-ostreed idle exit and bus activation', () => {
@@ -563,5 +587,92 @@ describe('apt-ostreed idle exit and bus activation', () => {
     } finally {
       await c.close();
     }
+  });
+});
+
+describe('a daemon slower to start than the bus waits (service_start_timeout)', () => {
+  // dbus-daemon gives a service service_start_timeout (25 s by default; 1 s here) to take its name, then answers
+  // TimedOut and kills what it spawned; under systemd the unit goes on starting and apt-ostreed comes up late. The
+  // slow service emulates that: its first start runs the real daemon 3 s later in the background (out of the bus's
+  // reach), every later start just sleeps until the bus kills it. The dead service never comes up.
+  const WAIT_ENV = 'APT_OSTREE_DAEMON_START_TIMEOUT';
+  const WAITING = 'Waiting for apt-ostreed to start…';
+  const NOTICE = 'note: apt-ostreed is not reachable; running in-process';
+  const LIMIT = '<limit name="service_start_timeout">1000</limit>';
+  let kit: Kit;
+  let slow: PrivateBus;
+  let dead: PrivateBus;
+  let sysroot: TestSysroot;
+  let dir: string;
+
+  before(async () => {
+    await run([process.execPath, 'build.mjs'], { cwd: REPO });
+    kit = await getKit();
+    sysroot = await newSysroot(kit);
+    dir = await mkdtemp(join(tmpdir(), 'apt-ostreed-slow-'));
+    const wrapper = join(dir, 'slow-apt-ostreed');
+    await writeFile(wrapper, `#!/bin/sh
+if mkdir ${dir}/started 2>/dev/null; then
+  (sleep 3; exec ${process.execPath} ${DAEMON} --sysroot ${sysroot.path} --idle-exit 0) &
+fi
+exec sleep 20
+`);
+    await chmod(wrapper, 0o755);
+    const service = (exec: string): Record<string, string> => ({
+      'org.aptostree.AptOstree1.service': `[D-BUS Service]\nName=${BUS_NAME}\nExec=${exec}\nUser=root\n`,
+    });
+    slow = await startPrivateBus({ services: service(wrapper), extraConfig: LIMIT });
+    dead = await startPrivateBus({ services: service('/bin/sleep 20'), extraConfig: LIMIT });
+  });
+
+  after(async () => {
+    // The daemon started late stops with its bus.
+    await slow.stop();
+    await dead.stop();
+    await removeSysroot(sysroot.path);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('the client waits for it with one line on stderr, then goes through it', async () => {
+    const start = Date.now();
+    const r = await cli(sysroot.path, ['kargs', '--append=slow=1'], { ...slow.env, [WAIT_ENV]: '60' });
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stderr.split('\n');
+    assert.deepEqual(lines.filter((l) => l === WAITING), [WAITING], r.stderr);
+    assert.ok(!lines.includes(NOTICE), `served by the daemon, not in-process: ${r.stderr}`);
+    assert.ok((await bootOptions(sysroot.path))[0]!.includes('slow=1'));
+    assert.equal((await runUnchecked(['busctl', '--system', 'status', BUS_NAME], { env: slow.env })).code, 0);
+    assert.ok(Date.now() - start < 60_000);
+    // Running now: the next command gets its answer at once.
+    const ping = await cli(sysroot.path, ['daemon-ping'], slow.env);
+    assert.equal(ping.code, 0, ping.stderr);
+    assert.equal(ping.stderr, '');
+  });
+
+  test('one that never comes up: a clear error after the bounded wait, or the in-process fallback for root', async () => {
+    const env = { ...dead.env, [WAIT_ENV]: '3' };
+    const before = await snapshot(sysroot.path);
+    const start = Date.now();
+    const r = await runUnchecked([...asUser(), process.execPath, CLI, '--sysroot', sysroot.path, 'kargs', '--append=x=1'],
+      { env });
+    const elapsed = Date.now() - start;
+    assert.equal(r.code, 1, r.stderr);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines[0], WAITING);
+    assert.equal(lines.at(-1), 'error[daemon-unavailable]: apt-ostreed did not start: no answer 3 s after the bus gave up ' +
+      "(Failed to activate service 'org.aptostree.AptOstree1': timed out (service_start_timeout=1000ms)) " +
+      '— see `systemctl status apt-ostreed` and `journalctl -u apt-ostreed`, or run the command as root');
+    assert.ok(elapsed < 20_000, `${elapsed} ms`);
+    assert.equal(await snapshot(sysroot.path), before);
+
+    const ping = await cli(sysroot.path, ['daemon-ping'], env);
+    assert.equal(ping.code, 1);
+    assert.match(ping.stderr, /^error\[daemon-unavailable\]: apt-ostreed did not start: .* — see `systemctl status apt-ostreed`/m);
+
+    // Root: nothing reached the daemon, so the change runs in-process, with the usual notice.
+    const root = await cli(sysroot.path, ['kargs', '--append=fallback=1'], env);
+    assert.equal(root.code, 0, root.stderr);
+    assert.deepEqual(root.stderr.split('\n').filter((l) => l === WAITING || l === NOTICE), [WAITING, NOTICE]);
+    assert.ok((await bootOptions(sysroot.path))[0]!.includes('fallback=1'));
   });
 });

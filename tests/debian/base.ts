@@ -3,18 +3,25 @@
  * shipped examples/minimal-server.yaml with a fast qemu initramfs) from the Debian archive the host's apt sources
  * name, into an archive OSTree repository. Built once and cached between runs:
  *
- *   <cache>/debs/      the .debs of the last build (compose --cachedir): a rebuild downloads only what changed
+ *   <cache>/debs/      the .debs of the builds (compose --cachedir; shared with the VM suite's image and any
+ *                      compose running at the same time): a rebuild downloads only what changed
+ *   <cache>/resolve/   compose's apt lists for its resolution (shared the same way, one compose at a time)
  *   <cache>/<hash>/    repo/ (archive repo with the commit) and manifest.json; hash of the treefiles, the compose
  *                      code and the host's ostree
  *
  * <cache> is /var/tmp/apt-ostree-debian (APT_OSTREE_DEBIAN_CACHE); APT_OSTREE_DEBIAN_DIR replaces <cache>/<hash>.
  * APT_OSTREE_DEBIAN_REFRESH=1 rebuilds (to follow the archive). Needs root, mmdebstrap and the network.
+ *
+ * composeTestImage and cachedTestImage are the two steps every cached test image takes (the VM suite's too:
+ * tests/vm/lib/image.ts): compose a treefile with the bundled CLI and the shared cache, and keep the result in a
+ * build-once directory keyed by the hash of its inputs.
  */
 import { access, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run } from '../../src/lib/exec.js';
-import { ensureBuilt, hashInputs, removeTree } from './cache.js';
+import { run, runUnchecked } from '../../src/lib/exec.js';
+import { ensureBuilt } from '../support/build-once.js';
+import { hashInputs, removeTree } from './cache.js';
 
 export interface DebianBase {
   /** Archive-mode OSTree repository holding `ref` (and a summary file). */
@@ -41,7 +48,8 @@ export const OSNAME = 'debian';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PROJECT_ROOT = join(HERE, '../..');
-const CLI = join(PROJECT_ROOT, 'dist/apt-ostree.mjs');
+/** The bundled CLI, as shipped (`node build.mjs` makes it). */
+export const CLI = join(PROJECT_ROOT, 'dist/apt-ostree.mjs');
 export const TREEFILE = join(HERE, 'test-image.yaml');
 const DEFAULT_CACHE_ROOT = '/var/tmp/apt-ostree-debian';
 /** Complete builds not used for this long are removed when a new one is made. */
@@ -60,19 +68,111 @@ export function getDebianBase(opts: DebianBaseOptions = {}): Promise<DebianBase>
   return memo;
 }
 
-interface BaseManifest {
-  hash: string;
-  base: Omit<DebianBase, 'archiveRepo' | 'dir'>;
-  builtAt: string;
-  seconds: number;
-}
-
-interface ComposeJson {
+/** What `apt-ostree compose tree --json` says. */
+export interface ComposeJson {
   ref: string;
   commit: string;
   version: string;
   packages: string[];
   phases: { name: string; seconds: number }[];
+}
+
+export interface ComposedImage extends ComposeJson {
+  /** ostree.linux of the commit. */
+  kernelVersion: string;
+}
+
+export interface ComposeImageOptions {
+  treefile: string;
+  /** An archive repository (created by the caller). */
+  repo: string;
+  /** The suite's cache root: its debs/ and resolve/ are shared by every compose of the suites (tests/debian, tests/vm). */
+  cacheRoot: string;
+  /** compose's --workdir, kept (the tree stays in <workDir>/rootfs); default: compose's own temporary one. */
+  workDir?: string;
+  log: (line: string) => void;
+}
+
+/** A compose that failed: the CLI's stderr. */
+export class ComposeFailed extends Error {
+  constructor(readonly stderr: string) {
+    super(`apt-ostree compose tree failed:\n${stderr.trim()}`);
+  }
+}
+
+/**
+ * `apt-ostree compose tree TREEFILE` (the bundled CLI, as shipped) into an archive repository, with the suites'
+ * shared cache; mmdebstrap's I:/W:/E: lines go to the log.
+ */
+export async function composeTestImage(opts: ComposeImageOptions): Promise<ComposedImage> {
+  const argv = [process.execPath, CLI, 'compose', 'tree', opts.treefile, '--repo', opts.repo, '--cachedir', opts.cacheRoot,
+    ...(opts.workDir !== undefined ? ['--workdir', opts.workDir] : []), '--json'];
+  const out = await runUnchecked(argv, { onStderrLine: (l) => { if (!/^\[\s*[\d.]+s\]\s{3}/.test(l) || /[EW]: /.test(l)) opts.log(l); } });
+  if (out.code !== 0) throw new ComposeFailed(out.stderr);
+  const result = JSON.parse(out.stdout) as ComposeJson;
+  const kernel = (await run(['ostree', 'show', `--repo=${opts.repo}`, '--print-metadata-key=ostree.linux', result.commit])).stdout.trim().replace(/^'|'$/g, '');
+  opts.log(`composed ${result.commit.slice(0, 12)} (${result.version}, ${result.packages.length} packages): `
+    + result.phases.map((p) => `${p.name} ${p.seconds.toFixed(1)}s`).join(', '));
+  return { ...result, kernelVersion: kernel };
+}
+
+/** manifest.json of a cached build directory, beside its repo/. */
+interface BuildManifest<T> {
+  hash: string;
+  image: T;
+  builtAt: string;
+  seconds: number;
+}
+
+export interface CachedBuildOptions<T extends { ref: string }> {
+  /** The build's directory: repo/ (an archive repository holding `ref`) and manifest.json. */
+  dir: string;
+  /** Of every input: another hash is another build. */
+  hash: string;
+  /** Build again even when `dir` is complete (once per process). */
+  refresh: boolean;
+  /** Fills a fresh temporary directory (repo/ and whatever else) and describes what it built. */
+  build: (tmp: string) => Promise<T>;
+  log: (line: string) => void;
+  /** How long to wait for another process's build of the same directory; default 20 minutes. */
+  lockTimeoutMs?: number;
+}
+
+/**
+ * The cached test image of the suites: `dir` when it holds a complete build of `hash`, else a new build (one
+ * process builds, others wait and reuse it: tests/support/build-once.ts). Returns the build's description.
+ */
+export async function cachedTestImage<T extends { ref: string }>(opts: CachedBuildOptions<T>): Promise<T> {
+  let refreshed = false;
+  const complete = async (dir: string): Promise<boolean> => {
+    if (opts.refresh && !refreshed) return false;
+    const m = await readJson<BuildManifest<T>>(join(dir, 'manifest.json'));
+    return m?.hash === opts.hash && await exists(join(dir, 'repo/refs/heads', m.image.ref));
+  };
+  await ensureBuilt(opts.dir, complete, async (tmp) => {
+    const t0 = Date.now();
+    const image = await opts.build(tmp);
+    refreshed = true;
+    const manifest: BuildManifest<T> = { hash: opts.hash, image, builtAt: new Date().toISOString(), seconds: Math.round((Date.now() - t0) / 1000) };
+    await writeFile(join(tmp, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  }, {
+    lockTimeoutMs: opts.lockTimeoutMs ?? 20 * 60 * 1000,
+    onWait: (pid) => { opts.log(`waiting for pid ${pid}, which builds ${opts.dir}`); },
+  });
+  await touch(join(opts.dir, 'manifest.json'));
+  const manifest = await readJson<BuildManifest<T>>(join(opts.dir, 'manifest.json'));
+  if (manifest === undefined) throw new Error(`${opts.dir}/manifest.json is unreadable`);
+  return manifest.image;
+}
+
+/** Where the suites keep their builds and .debs. */
+export function debianCacheRoot(): string {
+  return process.env.APT_OSTREE_DEBIAN_CACHE ?? DEFAULT_CACHE_ROOT;
+}
+
+/** The host's ostree version: a build made with another one is another build. */
+export async function hostOstreeVersion(): Promise<string> {
+  return /Version: '([^']+)'/.exec((await run(['ostree', '--version'])).stdout)?.[1] ?? '?';
 }
 
 async function buildOrReuse(opts: DebianBaseOptions): Promise<DebianBase> {
@@ -82,51 +182,27 @@ async function buildOrReuse(opts: DebianBaseOptions): Promise<DebianBase> {
   });
   if (process.getuid?.() !== 0) throw new Error('the real-Debian base is composed as root (mmdebstrap --mode=root)');
 
-  const cacheRoot = process.env.APT_OSTREE_DEBIAN_CACHE ?? DEFAULT_CACHE_ROOT;
-  const ostreeVersion = /Version: '([^']+)'/.exec((await run(['ostree', '--version'])).stdout)?.[1] ?? '?';
-  const hash = await hashInputs({ ostreeVersion, recipe: 4 }, PROJECT_ROOT,
+  const cacheRoot = debianCacheRoot();
+  const hash = await hashInputs({ ostreeVersion: await hostOstreeVersion(), recipe: 5 }, PROJECT_ROOT,
     ['tests/debian/test-image.yaml', 'tests/debian/files', 'examples', 'src/core/compose', 'src/core/layering', 'src/lib']);
   const baseDir = process.env.APT_OSTREE_DEBIAN_DIR ?? join(cacheRoot, hash);
-  const refresh = process.env.APT_OSTREE_DEBIAN_REFRESH === '1';
-  let refreshed = false;
-
-  const complete = async (dir: string): Promise<boolean> => {
-    if (refresh && !refreshed) return false;
-    const m = await readJson<BaseManifest>(join(dir, 'manifest.json'));
-    return m?.hash === hash && await exists(join(dir, 'repo/refs/heads', m.base.ref));
-  };
-
-  await ensureBuilt(baseDir, complete, async (tmp) => {
-    const t0 = Date.now();
-    const repo = join(tmp, 'repo');
-    await run(['ostree', 'init', `--repo=${repo}`, '--mode=archive']);
-    log(`apt-ostree compose tree ${TREEFILE} (cache ${cacheRoot}/debs)`);
-    const argv = [process.execPath, CLI, 'compose', 'tree', TREEFILE, '--repo', repo, '--cachedir', cacheRoot, '--json'];
-    const out = await run(argv, { onStderrLine: (l) => { if (!/^\[\s*[\d.]+s\]\s{3}/.test(l) || /[EW]: /.test(l)) log(l); } });
-    const result = JSON.parse(out.stdout) as ComposeJson;
-    refreshed = true;
-    await run(['ostree', 'summary', '-u', `--repo=${repo}`]);
-    const kernel = (await run(['ostree', 'show', `--repo=${repo}`, '--print-metadata-key=ostree.linux', result.commit])).stdout.trim().replace(/^'|'$/g, '');
-    const manifest: BaseManifest = {
-      hash,
-      base: {
-        ref: result.ref, commit: result.commit, version: result.version, suite: SUITE, kernelVersion: kernel,
+  const base = await cachedTestImage<Omit<DebianBase, 'archiveRepo' | 'dir'>>({
+    dir: baseDir, hash, refresh: process.env.APT_OSTREE_DEBIAN_REFRESH === '1', log,
+    build: async (tmp) => {
+      const repo = join(tmp, 'repo');
+      await run(['ostree', 'init', `--repo=${repo}`, '--mode=archive']);
+      log(`apt-ostree compose tree ${TREEFILE} (cache ${cacheRoot}/debs)`);
+      const result = await composeTestImage({ treefile: TREEFILE, repo, cacheRoot, log });
+      await run(['ostree', 'summary', '-u', `--repo=${repo}`]);
+      await pruneStale(cacheRoot, [baseDir], log);
+      return {
+        ref: result.ref, commit: result.commit, version: result.version, suite: SUITE, kernelVersion: result.kernelVersion,
         packagesCount: result.packages.length,
-      },
-      builtAt: new Date().toISOString(),
-      seconds: Math.round((Date.now() - t0) / 1000),
-    };
-    await writeFile(join(tmp, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-    log(`composed ${result.commit.slice(0, 12)} (${result.version}, ${result.packages.length} packages): `
-      + result.phases.map((p) => `${p.name} ${p.seconds.toFixed(1)}s`).join(', '));
-    await pruneStale(cacheRoot, [baseDir], log);
+      };
+    },
   });
-  await touch(join(baseDir, 'manifest.json'));
-
-  const manifest = await readJson<BaseManifest>(join(baseDir, 'manifest.json'));
-  if (!manifest) throw new Error(`${baseDir}/manifest.json is unreadable`);
-  if (Date.now() - started > 2000) log(`ready: ${manifest.base.ref} ${manifest.base.commit.slice(0, 12)} in ${baseDir}`);
-  return { ...manifest.base, archiveRepo: join(baseDir, 'repo'), dir: baseDir };
+  if (Date.now() - started > 2000) log(`ready: ${base.ref} ${base.commit.slice(0, 12)} in ${baseDir}`);
+  return { ...base, archiveRepo: join(baseDir, 'repo'), dir: baseDir };
 }
 
 /** Removes builds (of older recipes or compose code) that no run has used for a while. */

@@ -32,6 +32,12 @@ async function compose(treefile: string, extra: readonly string[] = []): Promise
   return cli('/', ['compose', 'tree', treefile, '--repo', repo, '--cachedir', join(dir, 'cache'), ...extra]);
 }
 
+async function composeJson(treefile: string): Promise<CommitJson> {
+  const r = await compose(treefile, ['--json']);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as CommitJson;
+}
+
 async function repoState(): Promise<string> {
   const refs = (await run(['ostree', 'refs', `--repo=${repo}`])).stdout;
   const objects = (await run(['find', join(repo, 'objects'), '-type', 'f'])).stdout.split('\n').length;
@@ -134,10 +140,42 @@ describe('compose on the test kit', { timeout: 600_000 }, () => {
   it('local .debs from the treefile are installed, their dependencies from the repositories', async () => {
     const app = kit.debs['kit-app'];
     assert.ok(app);
-    await writeFile(join(dir, 'local.yaml'), kitTreefile([`local-debs: [${app}]`]).replace(`ref: ${REF}`, 'ref: test/kit/local-debs'));
-    const r = JSON.parse((await compose(join(dir, 'local.yaml'), ['--json'])).stdout) as CommitJson;
+    // A copy in a directory of its own: rebuilt below with other content under the same name and version.
+    const local = join(dir, 'local');
+    await run(['mkdir', '-p', local]);
+    await run(['cp', app, join(local, 'kit-app.deb')]);
+    await writeFile(join(dir, 'local.yaml'), kitTreefile(['local-debs: [local/kit-app.deb]']).replace(`ref: ${REF}`, 'ref: test/kit/local-debs'));
+    const r = await composeJson(join(dir, 'local.yaml'));
+    assert.equal(r.changed, true);
     const names = r.packages.map((p) => p.split('=')[0]);
     for (const name of ['kit-app', 'kit-libbar1', 'kit-libbaz1']) assert.ok(names.includes(name), `${name} in ${names.join(' ')}`);
+
+    // The build's repository of local .debs and its pins are not part of the image's apt configuration.
+    const checkout = join(dir, 'checkout-local');
+    await run(['ostree', 'checkout', `--repo=${repo}`, r.commit, checkout]);
+    try {
+      const etcApt = (await run(['find', join(checkout, 'usr/etc/apt'), '-type', 'f'])).stdout.trim().split('\n');
+      assert.deepEqual(etcApt.map((f) => f.slice(checkout.length)).filter((f) => !f.startsWith('/usr/etc/apt/apt.conf.d/')).sort(),
+        [`/usr/etc/apt/sources.list.d/${(await readdir(join(checkout, 'usr/etc/apt/sources.list.d')))[0] ?? ''}`]);
+      const mentions = await runUnchecked(['grep', '-rl', 'local-debs', join(checkout, 'usr/etc/apt'), join(checkout, 'usr/share/apt-ostree')]);
+      assert.equal(mentions.stdout, '');
+    } finally {
+      await rm(checkout, { recursive: true, force: true });
+    }
+
+    // Same files, same image; the same package rebuilt with other content is another image.
+    const again = await composeJson(join(dir, 'local.yaml'));
+    assert.equal(again.changed, false);
+    const stage = join(dir, 'kit-app-stage');
+    await run(['dpkg-deb', '-R', app, stage]);
+    await run(['mkdir', '-p', join(stage, 'usr/share')]);
+    await writeFile(join(stage, 'usr/share/kit-app-rebuilt'), 'rebuilt\n');
+    await run(['dpkg-deb', '--root-owner-group', '-b', stage, join(local, 'kit-app.deb')]);
+    const rebuilt = await composeJson(join(dir, 'local.yaml'));
+    assert.equal(rebuilt.changed, true);
+    assert.deepEqual(rebuilt.packages, r.packages);
+    const ls = await run(['ostree', 'ls', `--repo=${repo}`, rebuilt.commit, '/usr/share/kit-app-rebuilt']);
+    assert.match(ls.stdout, /kit-app-rebuilt/);
   });
 
   it('--print-only prints the merged treefile; --dry-run writes nothing', async () => {

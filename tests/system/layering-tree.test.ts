@@ -7,7 +7,7 @@
  * shared), and `ostree fsck` must be clean after every test, failures and cancellations included.
  */
 import assert from 'node:assert/strict';
-import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import type { LayeringPlan, PlannedPackage, PlanStep } from '../../src/core/apt/plan.js';
@@ -24,6 +24,7 @@ import { mergeUsersIntoDeployment, parsePasswd, SYSUSERS_FRAGMENT } from '../../
 import type { ProgressSink } from '../../src/core/progress.js';
 import { AptOstreeError } from '../../src/lib/errors.js';
 import { run, runUnchecked } from '../../src/lib/exec.js';
+import { pathExists } from '../../src/lib/fs.js';
 import { buildDeb, type DebSpec } from '../kit/deb.js';
 import { getKit, type Kit } from '../kit/index.js';
 import { newSysroot, removeSysroot, type TestSysroot } from '../kit/sysroot.js';
@@ -185,10 +186,6 @@ async function dpkgQuery(tree: string): Promise<Map<string, { version: string; s
   return out;
 }
 
-async function exists(path: string): Promise<boolean> {
-  return lstat(path).then(() => true, () => false);
-}
-
 async function findFile(root: string, name: string): Promise<string | undefined> {
   const { stdout } = await run(['find', root, '-name', name]);
   return stdout.split('\n').find((l) => l !== '');
@@ -311,15 +308,15 @@ describe('a layered commit of the kit\'s packages', () => {
     t.diagnostic(`dpkg runs: ${result.dpkgRuns.length}`);
     assert.equal(formatViolations(await checkBaseImageContract(tree)), '');
     assert.deepEqual(await readdir(work), []);
-    assert.equal(await exists(join(tree, 'etc')), false);
-    assert.equal(await exists(join(tree, 'usr/sbin/policy-rc.d')), false);
+    assert.equal(await pathExists(join(tree, 'etc'), { follow: false }), false);
+    assert.equal(await pathExists(join(tree, 'usr/sbin/policy-rc.d'), { follow: false }), false);
     assert.deepEqual(await readdir(join(tree, 'var')), []);
     assert.deepEqual(result.warnings.length, 2, result.warnings.join('\n'));
   });
 
   test('what postinsts leave behind is cleaned up or moved where the contract wants it', async () => {
     assert.equal(await readFile(join(tree, 'usr/etc/machine-id'), 'utf8'), '');
-    assert.equal(await exists(join(tree, 'usr/etc/ssh/ssh_host_ed25519_key')), false);
+    assert.equal(await pathExists(join(tree, 'usr/etc/ssh/ssh_host_ed25519_key'), { follow: false }), false);
     assert.deepEqual(result.finalize.removedSecrets, ['/usr/etc/ssh/ssh_host_ed25519_key']);
     assert.deepEqual(await readdir(join(tree, 'boot')), []);
     assert.deepEqual(result.finalize.removedFromBoot, ['initrd.img-kit-test']);
@@ -407,12 +404,12 @@ describe('a layered commit of the kit\'s packages', () => {
     assert.equal(await readlink(join(tree, wants, 'kit-test-enable.service')), '/usr/lib/systemd/system/kit-test-enable.service');
     // deb-systemd-helper's record travels with the dpkg database, in the package state in /usr.
     const state = 'usr/share/apt-ostree/state/var/lib/systemd/deb-systemd-helper-enabled';
-    assert.ok(await exists(join(tree, state, 'multi-user.target.wants/kit-test-enable.service')));
+    assert.ok(await pathExists(join(tree, state, 'multi-user.target.wants/kit-test-enable.service'), { follow: false }));
     assert.equal(await readFile(join(tree, 'usr/share/kit-test-enable/policy-rc.d-answer'), 'utf8'), '101\n');
     assert.equal(await readFile(join(tree, 'usr/share/kit-test-enable/systemd-running'), 'utf8'), 'no\n');
     // kit-daemon's postinst does not enable its unit, and apt-ostree does not apply presets on its own.
-    assert.ok(await exists(join(tree, 'usr/lib/systemd/system/kit-daemon.service')));
-    assert.equal(await exists(join(tree, wants, 'kit-daemon.service')), false);
+    assert.ok(await pathExists(join(tree, 'usr/lib/systemd/system/kit-daemon.service'), { follow: false }));
+    assert.equal(await pathExists(join(tree, wants, 'kit-daemon.service'), { follow: false }), false);
   });
 
   test('the alternative resolves inside the tree', async () => {
@@ -431,7 +428,7 @@ describe('a layered commit of the kit\'s packages', () => {
       '# Written by apt-ostree: /opt content of layered packages lives read-only in /usr/lib/opt.\n'
       + 'L /var/opt/kit-opt - - - - /usr/lib/opt/kit-opt\n');
     assert.doesNotMatch(await readFile(join(tree, 'usr/lib/tmpfiles.d/apt-ostree-autovar.conf'), 'utf8'), /kit-opt/);
-    assert.equal(await exists(join(tree, 'usr/share/factory/var/opt')), false);
+    assert.equal(await pathExists(join(tree, 'usr/share/factory/var/opt'), { follow: false }), false);
     // runInTree recreates /var from tmpfiles.d like a boot does: /opt → var/opt → /var/opt/kit-opt → /usr/lib/opt.
     const ran = await runInTree(tree, ['/opt/kit-opt/bin/kit-opt-tool']);
     assert.equal(ran.stdout, 'kit-opt-tool 1.0\n');
@@ -476,7 +473,7 @@ test('override remove and replace: a base package purged, another replaced by a 
   const installed = await dpkgQuery(tree);
   assert.equal(installed.has('kit-filler-b'), false);
   assert.equal(installed.get('kit-libfoo1')?.version, '1.1-1');
-  assert.equal(await exists(join(tree, 'usr/bin/kit-filler-b')), false);
+  assert.equal(await pathExists(join(tree, 'usr/bin/kit-filler-b'), { follow: false }), false);
   assert.equal(await readFile(join(tree, 'usr/share/doc/kit-libfoo1/version'), 'utf8'), '1.1-1\n');
   const meta = await readLayeredMetadata(repo, r.checksum);
   assert.ok(meta);
@@ -609,7 +606,7 @@ describe('deploying a layered commit onto a system with local accounts', () => {
     const newEtc = join(deployment, 'etc');
     // ostree's merge kept the locally modified passwd: without the merge the user would not exist.
     assert.equal(parsePasswd(await readFile(join(newEtc, 'passwd'), 'utf8')).some((u) => u.name === 'kitd'), false);
-    assert.ok(await exists(join(newEtc, 'kit-conffile.conf')), 'new conffiles reach /etc through the 3-way merge');
+    assert.ok(await pathExists(join(newEtc, 'kit-conffile.conf'), { follow: false }), 'new conffiles reach /etc through the 3-way merge');
 
     const report = await mergeUsersIntoDeployment(deployment);
     assert.deepEqual([report.addedUsers, report.addedGroups, report.warnings], [['kitd'], ['kitd'], []]);

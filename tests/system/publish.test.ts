@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { access, copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
@@ -16,38 +16,18 @@ import { parseByteArrays } from '../../src/core/compose/publish/keys.js';
 import { ostreeBuild } from '../../src/core/compose/publish/signing.js';
 import type { RemoteInfo } from '../../src/core/ops/remote.js';
 import { run, runUnchecked } from '../../src/lib/exec.js';
+import { pathExists } from '../../src/lib/fs.js';
 import { getKit, type Kit } from '../kit/index.js';
 import { newSysroot, removeSysroot } from '../kit/sysroot.js';
-import { CLI, fsckClean, snapshot, type StatusJson } from './support.js';
+import { CLI, cli, cliJson, cliOk, fsckClean, snapshot, type CliResult, type StatusJson } from './support.js';
 
 // The bundled client, as users run it; APT_OSTREE_TEST_CLI points at another bundle (e.g. one built from a branch).
 const BUNDLE = process.env.APT_OSTREE_TEST_CLI ?? CLI;
 
-interface Result { code: number; stdout: string; stderr: string }
-
-function apt(sysroot: string | undefined, args: readonly string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BUNDLE, ...(sysroot ? ['--sysroot', sysroot] : []), ...args], {
-      env: { ...process.env, APT_OSTREE_NO_DAEMON: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
-    child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
-    child.on('error', reject);
-    child.on('close', (code) => { resolve({ code: code ?? 1, stdout, stderr }); });
-  });
-}
-
-async function aptOk(sysroot: string | undefined, args: readonly string[]): Promise<Result> {
-  const r = await apt(sysroot, args);
-  if (r.code !== 0) throw new Error(`apt-ostree ${args.join(' ')} exited ${r.code}\n${r.stderr}\n${r.stdout}`);
-  return r;
-}
-
-async function aptJson<T>(sysroot: string | undefined, args: readonly string[]): Promise<T> {
-  return JSON.parse((await aptOk(sysroot, [...args, '--json'])).stdout) as T;
-}
+const NO_DAEMON = { APT_OSTREE_NO_DAEMON: '1' };
+const apt = (sysroot: string | undefined, args: readonly string[]): Promise<CliResult> => cli(sysroot, args, NO_DAEMON, BUNDLE);
+const aptOk = (sysroot: string | undefined, args: readonly string[]): Promise<CliResult> => cliOk(sysroot, args, NO_DAEMON, BUNDLE);
+const aptJson = <T>(sysroot: string | undefined, args: readonly string[]): Promise<T> => cliJson<T>(sysroot, args, NO_DAEMON, BUNDLE);
 
 /** Fails unless the command fails with exactly this error code (the one line `error[code]: …`). */
 async function aptFails(sysroot: string | undefined, args: readonly string[], code: string): Promise<string> {
@@ -177,10 +157,6 @@ async function gpgSignatureCount(repo: string, commit: string): Promise<number> 
   return r.code === 0 ? parseByteArrays(r.stdout).length : 0;
 }
 
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false);
-}
-
 // ---- fixtures ---------------------------------------------------------------------------------------------------
 
 let kit: Kit;
@@ -256,7 +232,7 @@ describe('compose publish and verifying clients (GPG, nginx)', () => {
     assert.equal(delta.size, await deltaSize(serverRepo, kit.commits.v1, kit.commits.v2));
     assert.ok(delta.size > 0);
     assert.deepEqual(r.summary, { updated: true, signed: true, type: 'gpg' });
-    assert.ok(await exists(join(serverRepo, 'summary.sig')));
+    assert.ok(await pathExists(join(serverRepo, 'summary.sig')));
     const summary = (await run(['ostree', 'summary', '-v', `--repo=${serverRepo}`])).stdout;
     assert.match(summary, new RegExp(`${kit.commits.v1}-${kit.commits.v2}`));
     assert.equal(await gpgSignatureCount(serverRepo, kit.commits.v2), 1);
@@ -340,8 +316,8 @@ describe('compose publish and verifying clients (GPG, nginx)', () => {
     }
     assert.equal(await snapshot(s), before);
     assert.equal((await run(['ostree', 'refs', `--repo=${join(s, 'ostree/repo')}`])).stdout, refsBefore);
-    assert.equal(await exists(join(s, 'ostree/repo/state', `${v3}.commitpartial`)), false, 'no partial-commit marker left behind');
-    assert.equal(await exists(join(s, 'ostree/repo/objects', v3.slice(0, 2), `${v3.slice(2)}.commit`)), false);
+    assert.equal(await pathExists(join(s, 'ostree/repo/state', `${v3}.commitpartial`)), false, 'no partial-commit marker left behind');
+    assert.equal(await pathExists(join(s, 'ostree/repo/objects', v3.slice(0, 2), `${v3.slice(2)}.commit`)), false);
   });
 
   test('a commit signed by an untrusted key, a tampered signature and an untrusted summary are refused; nothing changes', async () => {
@@ -370,7 +346,7 @@ describe('compose publish and verifying clients (GPG, nginx)', () => {
     await rm(join(serverRepo, 'summary.sig'), { force: true });
     assert.match(await aptFails(s, ['upgrade'], 'unsigned-commit'), /the summary of remote kit is not signed/);
     assert.equal(await snapshot(s), before);
-    assert.equal(await exists(join(s, 'ostree/repo/state', `${v3}.commitpartial`)), false);
+    assert.equal(await pathExists(join(s, 'ostree/repo/state', `${v3}.commitpartial`)), false);
   });
 });
 
@@ -395,7 +371,7 @@ describe('remote add, list, remove', () => {
     const quiet = await aptOk(s, ['remote', 'add', 'quiet', 'https://example.invalid/quiet', '--no-sign-verify']);
     assert.doesNotMatch(quiet.stderr, /warning/);
     await aptOk(s, ['remote', 'add', 'signed', 'http://example.invalid/signed', '--sign-key', otherKey.public, '--branch', 'a/b', '--branch', 'c']);
-    assert.ok(await exists(join(repo, 'signed.trustedkeys.gpg')));
+    assert.ok(await pathExists(join(repo, 'signed.trustedkeys.gpg')));
 
     const list = await aptJson<RemoteInfo[]>(s, ['remote', 'list']);
     const byName = new Map(list.map((r) => [r.name, r]));
@@ -408,7 +384,7 @@ describe('remote add, list, remove', () => {
     assert.match((await aptOk(s, ['remote', 'list'])).stdout, /^signed\thttp:\/\/example\.invalid\/signed\t\(commits: GPG signatures/m);
 
     for (const name of ['plain', 'quiet', 'signed']) await aptOk(s, ['remote', 'remove', name]);
-    assert.equal(await exists(join(repo, 'signed.trustedkeys.gpg')), false);
+    assert.equal(await pathExists(join(repo, 'signed.trustedkeys.gpg')), false);
     const removed = await aptOk(s, ['remote', 'remove', kit.remoteName]);
     assert.match(removed.stderr, /follows kit: its upgrades fail until the remote is added again/);
     await aptFails(s, ['upgrade'], 'no-remote');
@@ -438,7 +414,7 @@ describe('publish: key handling', () => {
     await aptFails(undefined, ['compose', 'publish', '--repo', fresh, '--ref', 'no/such/ref'], 'unknown-revision');
     await aptFails(undefined, ['compose', 'publish', '--repo', fresh, '--static-deltas', 'many'], 'usage');
     await aptFails(undefined, ['compose', 'publish', '--repo', work], 'invalid-argument');
-    assert.equal(await exists(join(fresh, 'summary')), false, 'a refused publish writes nothing');
+    assert.equal(await pathExists(join(fresh, 'summary')), false, 'a refused publish writes nothing');
     assert.equal(await gpgSignatureCount(fresh, kit.commits.v2), 0);
     assert.equal(await gpgSignatureCount(fresh, kit.commits.v1), 0);
   });
@@ -450,7 +426,7 @@ describe('publish: key handling', () => {
     if (!build.features.includes('sign-ed25519')) {
       const line = await aptFails(undefined, ['compose', 'publish', '--repo', repo, '--sign-key', ed.secret], 'signing-unsupported');
       assert.match(line, new RegExp(`this ostree \\(${build.version.replace(/\./g, '\\.')}\\) was built without ed25519 signing`));
-      assert.equal(await exists(join(repo, 'summary')), false);
+      assert.equal(await pathExists(join(repo, 'summary')), false);
       const s = (await newSysroot(kit, { remoteUrl: `file://${repo}` })).path;
       sysroots.push(s);
       usedByThisTest.push(s);

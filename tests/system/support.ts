@@ -12,10 +12,13 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the bundled client the way a user does, as a child process (the kit's HTTP server keeps answering). */
-export function cli(sysroot: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+/**
+ * Runs the bundled client (or another `bundle`) the way a user does, as a child process (the kit's HTTP server keeps
+ * answering), with `env` added to the environment; without --sysroot when sysroot is undefined.
+ */
+export function cli(sysroot: string | undefined, args: readonly string[], env: NodeJS.ProcessEnv = {}, bundle = CLI): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, '--sysroot', sysroot, ...args], {
+    const child = spawn(process.execPath, [bundle, ...(sysroot !== undefined ? ['--sysroot', sysroot] : []), ...args], {
       env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -28,14 +31,14 @@ export function cli(sysroot: string, args: readonly string[], env: NodeJS.Proces
 }
 
 /** Like cli() but fails the test with the command's output when it does not exit 0. */
-export async function cliOk(sysroot: string, args: readonly string[], env?: NodeJS.ProcessEnv): Promise<CliResult> {
-  const r = await cli(sysroot, args, env);
+export async function cliOk(sysroot: string | undefined, args: readonly string[], env?: NodeJS.ProcessEnv, bundle?: string): Promise<CliResult> {
+  const r = await cli(sysroot, args, env, bundle);
   if (r.code !== 0) throw new Error(`apt-ostree ${args.join(' ')} exited ${r.code}\n${r.stderr}\n${r.stdout}`);
   return r;
 }
 
-export async function cliJson<T>(sysroot: string, args: readonly string[]): Promise<T> {
-  return JSON.parse((await cliOk(sysroot, [...args, '--json'])).stdout) as T;
+export async function cliJson<T>(sysroot: string | undefined, args: readonly string[], env?: NodeJS.ProcessEnv, bundle?: string): Promise<T> {
+  return JSON.parse((await cliOk(sysroot, [...args, '--json'], env, bundle)).stdout) as T;
 }
 
 export interface AdminDeployment {

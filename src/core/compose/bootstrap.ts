@@ -1,12 +1,16 @@
 /**
- * `compose install`: the plain Debian root of a treefile, built by mmdebstrap from the treefile's repositories.
- * .debs are kept in `<cachedir>/debs` between runs (hardlinked in before apt downloads and out after the install),
- * so a rebuild only fetches what changed in the archive.
+ * `compose install`: the plain Debian root of a treefile, built by mmdebstrap from the treefile's repositories and
+ * its local .debs (a repository of their own, see local-debs.ts). .debs are kept in `<cachedir>/debs` between runs
+ * (hardlinked in before apt downloads and out after the install, see deb-cache.ts), so a rebuild only fetches what
+ * changed in the archive.
  */
-import { copyFile, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { AptOstreeError } from '../../lib/errors.js';
 import { runUnchecked } from '../../lib/exec.js';
+import { aptFailure } from './apt-errors.js';
+import { addToDebCache, takeFromDebCache } from './deb-cache.js';
+import { isLocalDebArchive, localDebsPreferences, localDebsRequests, localDebsSourceLine, writeLocalDebsRepo } from './local-debs.js';
 import { lstatOrNull } from './tree-fs.js';
 import { imageSourcesText, mmdebstrapSourceLines, type ResolvedRepo } from './repos.js';
 import type { LoadedTreefile, Treefile } from './treefile/index.js';
@@ -43,7 +47,7 @@ export const NO_DOCUMENTATION_DPKG_CFG = [
   '',
 ].join('\n');
 const DPKG_CFG_PATH = 'etc/dpkg/dpkg.cfg.d/90-apt-ostree-no-documentation';
-/** Excluded packages are pinned away for the build only (the file is removed afterwards). */
+/** Excluded packages pinned away, local .debs pinned in: for the build only (the file is removed afterwards). */
 const EXCLUDE_PREFERENCES_PATH = 'etc/apt/preferences.d/90-apt-ostree-compose-exclude';
 const EATMYDATA_HOOKS = '/usr/share/mmdebstrap/hooks/eatmydata';
 
@@ -59,15 +63,17 @@ export function excludePreferences(packages: readonly string[]): string {
   return packages.map((p) => `Package: ${p}\nPin: release *\nPin-Priority: -1\n`).join('\n');
 }
 
+/**
+ * mmdebstrap's command line. `sources` are its one-line sources (the local .debs' repository among them when there
+ * is one), `localDebs` the package names of those .debs (localDebsRequests).
+ */
 export function mmdebstrapArguments(tf: Treefile, opts: { sources: readonly string[]; architecture: string; root: string;
-  cache: boolean; eatmydata: boolean; }): string[] {
-  const include = tf.packages;
+  cache: boolean; eatmydata: boolean; localDebs?: readonly string[] | undefined; }): string[] {
+  const include = [...tf.packages, ...(opts.localDebs ?? [])];
   return [
     'mmdebstrap', `--mode=${tf['bootstrap-mode']}`, '--format=directory', `--variant=${tf.variant}`,
     `--architectures=${opts.architecture}`,
     ...(include.length > 0 ? [`--include=${include.join(',')}`] : []),
-    // One option per file: mmdebstrap would split a path list on commas and blanks.
-    ...tf['local-debs'].map((deb) => `--include=${deb}`),
     '--aptopt=Acquire::Languages "none"',
     ...(tf.recommends ? ['--aptopt=APT::Install-Recommends "true"'] : []),
     ...(opts.eatmydata ? [`--hook-dir=${EATMYDATA_HOOKS}`] : []),
@@ -93,20 +99,26 @@ export async function bootstrapRoot(opts: BootstrapOptions): Promise<BootstrapRe
   await mkdir(opts.workDir, { recursive: true });
   const dpkgCfg = join(opts.workDir, 'dpkg-no-documentation.cfg');
   await writeFile(dpkgCfg, NO_DOCUMENTATION_DPKG_CFG);
-  const exclude = join(opts.workDir, 'exclude-preferences');
-  await writeFile(exclude, excludePreferences(tf['exclude-packages']));
+  const local = await writeLocalDebsRepo(opts.loaded, join(opts.workDir, 'local-debs'), opts.signal);
+  const preferencesText = [excludePreferences(tf['exclude-packages']), localDebsPreferences(local)].filter((t) => t !== '').join('\n');
+  const preferences = join(opts.workDir, 'build-preferences');
+  await writeFile(preferences, preferencesText);
 
-  const debs = opts.cacheDir === undefined ? undefined : join(opts.cacheDir, 'debs');
+  // Local .debs stay out of the shared cache: another compose's file of the same name may be another build.
+  const isLocal = (name: string): boolean => isLocalDebArchive(local, name);
+  const cache = opts.cacheDir === undefined ? undefined : join(opts.cacheDir, 'debs');
+  const debsIn = join(opts.workDir, 'debs-in');
   const debsOut = join(opts.workDir, 'debs-out');
-  if (debs !== undefined) {
-    await mkdir(debs, { recursive: true });
+  let cachedBefore = 0;
+  if (cache !== undefined) {
+    cachedBefore = await takeFromDebCache(cache, debsIn, isLocal);
     await rm(debsOut, { recursive: true, force: true });
     await mkdir(debsOut);
   }
-  const cachedBefore = debs === undefined ? 0 : (await readdir(debs)).filter((n) => n.endsWith('.deb')).length;
   const argv = mmdebstrapArguments(tf, {
-    sources: mmdebstrapSourceLines(opts.repos), architecture: opts.architecture, root: opts.root,
-    cache: debs !== undefined, eatmydata: await canUseEatmydata(tf),
+    sources: [...(local === undefined ? [] : [localDebsSourceLine(local, 'copy')]), ...mmdebstrapSourceLines(opts.repos)],
+    architecture: opts.architecture, root: opts.root, cache: cache !== undefined, eatmydata: await canUseEatmydata(tf),
+    localDebs: localDebsRequests(local, opts.architecture),
   });
   const lines: string[] = [];
   const onLine = (line: string): void => {
@@ -116,8 +128,8 @@ export async function bootstrapRoot(opts: BootstrapOptions): Promise<BootstrapRe
   const result = await runUnchecked(argv, {
     env: {
       ...process.env, LC_ALL: 'C.UTF-8',
-      APT_OSTREE_DEBS_IN: debs ?? '', APT_OSTREE_DEBS_OUT: debsOut, APT_OSTREE_DPKG_CFG: dpkgCfg,
-      APT_OSTREE_EXCLUDE: tf['exclude-packages'].length > 0 ? exclude : '',
+      APT_OSTREE_DEBS_IN: debsIn, APT_OSTREE_DEBS_OUT: debsOut, APT_OSTREE_DPKG_CFG: dpkgCfg,
+      APT_OSTREE_EXCLUDE: preferencesText !== '' ? preferences : '',
       // Debian's kernel hook would build an initramfs twice (kernel postinst and dracut's trigger); compose builds
       // it once, with the treefile's arguments, after everything is installed.
       ...(tf.initramfs === 'dracut' ? { INITRD: 'No' } : {}),
@@ -127,17 +139,15 @@ export async function bootstrapRoot(opts: BootstrapOptions): Promise<BootstrapRe
   await writeFile(join(opts.workDir, 'mmdebstrap.log'), `${argv.join(' ')}\n\n${lines.join('\n')}\n`);
   if (result.code !== 0) {
     await rm(opts.root, { recursive: true, force: true });
+    for (const dir of [debsIn, debsOut]) await rm(dir, { recursive: true, force: true });
     throw bootstrapError(opts, lines, join(opts.workDir, 'mmdebstrap.log'));
   }
 
   let cachedAfter = cachedBefore;
-  if (debs !== undefined) {
-    // The cache now holds exactly this build's packages: older versions drop out.
-    cachedAfter = (await readdir(debsOut)).length;
-    await rm(`${debs}.old`, { recursive: true, force: true });
-    await rename(debs, `${debs}.old`);
-    await rename(debsOut, debs);
-    await rm(`${debs}.old`, { recursive: true, force: true });
+  if (cache !== undefined) {
+    cachedAfter = await addToDebCache(cache, debsOut, isLocal);
+    await rm(debsIn, { recursive: true, force: true });
+    await rm(debsOut, { recursive: true, force: true });
   }
   await finishRoot(opts.root, opts.repos);
   return { seconds: (Date.now() - started) / 1000, cachedBefore, cachedAfter };
@@ -161,34 +171,10 @@ async function finishRoot(root: string, repos: readonly ResolvedRepo[]): Promise
   }
 }
 
+/** apt's failures as the resolution reports them (it runs first, except for `compose install` alone), or compose-failed. */
 function bootstrapError(opts: BootstrapOptions, lines: readonly string[], log: string): AptOstreeError {
-  const text = lines.join('\n');
-  const where = (path: readonly (string | number)[]): string => {
-    const w = opts.loaded.where(path);
-    return w === undefined ? '' : `${w}: `;
-  };
-  const missingLine = lines.find((l) => /Unable to locate package |has no installation candidate/.test(l)) ?? '';
-  const missing = /Unable to locate package ([^\s']+)|Package '?([^\s']+?)'? has no installation candidate/.exec(missingLine);
-  const name = missing?.[1] ?? missing?.[2];
-  if (name !== undefined) {
-    const i = opts.loaded.treefile.packages.findIndex((p) => p === name || p.startsWith(`${name}=`));
-    return new AptOstreeError('unknown-package', `${where(['packages', i < 0 ? 0 : i])}package ${name} is not in the treefile's repositories`,
-      'check the name (`apt-cache policy NAME` against the same repositories) and the release and components');
-  }
-  const fetch = lines.find((l) => /Failed to fetch|Could not resolve|Could not connect|Unable to connect|Connection refused|does not have a Release file|404\s+Not Found/i.test(l));
-  if (fetch !== undefined) {
-    const hostOf = (uri: string): string => uri.replace(/^[a-z]+:\/\/(?:[^@/]*@)?/, '').split('/')[0] ?? uri;
-    const repo = opts.repos.find((r) => fetch.includes(r.uri) || (!r.uri.startsWith('file:') && fetch.includes(hostOf(r.uri))))
-      ?? (opts.repos.length === 1 ? opts.repos[0] : undefined);
-    const position = repo === undefined ? '' : where(['repos', repo.origin, 'uri']);
-    return new AptOstreeError('repository-unreachable',
-      `${position}a repository can not be read: ${fetch.replace(/^[EW]: /, '').trim().slice(0, 300)}`,
-      `check the address and the network; mmdebstrap's log: ${log}`);
-  }
-  if (/NO_PUBKEY|EXPKEYSIG|is not signed|signatures were invalid|Signed-By/.test(text)) {
-    return new AptOstreeError('signature-invalid', 'apt can not verify a repository of the treefile',
-      `set signed-by to the repository's keyring (or trusted: true for a local test repository); log: ${log}`);
-  }
+  const mapped = aptFailure({ loaded: opts.loaded, repos: opts.repos, log }, lines);
+  if (mapped !== undefined) return mapped;
   const errors = lines.filter((l) => l.startsWith('E: ')).map((l) => l.slice(3)).filter((l) => !/mmdebstrap failed|run_.* failed/.test(l));
   return new AptOstreeError('compose-failed', `mmdebstrap failed: ${(errors[0] ?? lines.at(-1) ?? '').slice(0, 300)}`,
     `the full log is ${log}`);

@@ -12,7 +12,7 @@ import { bootstrapRoot, type BootstrapReport } from './bootstrap.js';
 import { applyBaseImageContract, type ContractReport } from './contract.js';
 import { customizeRoot, type CustomizeReport } from './customize.js';
 import { writeImageKargs, writeImageSysusers } from './image-policy.js';
-import { commitImage, computeInputHash, unchangedTip, type ImageCommitResult } from './image-commit.js';
+import { commitImage, computeInputHash, unchangedTip, type ImageCommitOptions, type ImageCommitResult } from './image-commit.js';
 import { resolvePackageSet } from './resolve-packages.js';
 import { buildInitramfs } from './initramfs.js';
 import { generateHostKeysOnAnyBoot } from '../layering/finalize.js';
@@ -117,7 +117,8 @@ export async function resolveInputs(loaded: LoadedTreefile, aptDir: string, opts
   return { ...resolved, packages, inputHash };
 }
 
-export async function composeCommit(loaded: LoadedTreefile, tree: string, opts: CommitOptions & { inputs?: ResolvedInputs }): Promise<ImageCommitResult> {
+export async function composeCommit(loaded: LoadedTreefile, tree: string,
+  opts: CommitOptions & { inputs?: ResolvedInputs; checkedTip?: ImageCommitOptions['checkedTip'] }): Promise<ImageCommitResult> {
   requireRoot();
   await requireRepo(opts.repo);
   const workDir = opts.workDir ?? await mkdtemp(join(opts.repo, '..', '.apt-ostree-compose-'));
@@ -126,7 +127,7 @@ export async function composeCommit(loaded: LoadedTreefile, tree: string, opts: 
     opts.onStep?.(`commit: ${loaded.treefile.ref} into ${opts.repo}`);
     return await commitImage({
       loaded, inputHash: inputs.inputHash, architecture: inputs.architecture, tree, repo: opts.repo, workDir,
-      force: opts.force ?? false, dryRun: opts.dryRun ?? false, onLine: opts.onLine, signal: opts.signal,
+      force: opts.force ?? false, checkedTip: opts.checkedTip, dryRun: opts.dryRun ?? false, onLine: opts.onLine, signal: opts.signal,
     });
   } finally {
     if (opts.workDir === undefined) await rm(workDir, { recursive: true, force: true });
@@ -167,6 +168,7 @@ export async function composeTree(loaded: LoadedTreefile, opts: TreeOptions): Pr
     await rm(root, { recursive: true, force: true });
     const install = (): Promise<unknown> => timed('install', () => composeInstall(loaded, root, { ...opts, workDir: join(workDir, 'install') }));
     let inputs: ResolvedInputs;
+    let checkedTip: ImageCommitOptions['checkedTip'];
     if (opts.force === true) {
       // Forced: the answer can not stop the build, so resolution runs beside mmdebstrap instead of before it.
       // Both are waited for, so that a failure of one never leaves the other writing into a removed directory.
@@ -183,10 +185,11 @@ export async function composeTree(loaded: LoadedTreefile, opts: TreeOptions): Pr
           inputHash: inputs.inputHash, packages: inputs.packages, phases, warnings: [],
         };
       }
+      checkedTip = { unchanged: same }; // asked once: the commit phase does not ask again
       await install();
     }
     const post = await timed('postprocess', () => composePostprocess(loaded, root, opts));
-    const result = await timed('commit', () => composeCommit(loaded, root, { ...opts, inputs, workDir: join(workDir, 'commit') }));
+    const result = await timed('commit', () => composeCommit(loaded, root, { ...opts, inputs, checkedTip, workDir: join(workDir, 'commit') }));
     return { ...result, phases, warnings: post.contract.warnings };
   } finally {
     if (!keep) await rm(workDir, { recursive: true, force: true });

@@ -25,6 +25,24 @@ const SCRIPT_IN_SANDBOX = '/run/apt-ostree/postprocess';
 
 export async function customizeRoot(root: string, loaded: LoadedTreefile, opts: CustomizeOptions = {}): Promise<CustomizeReport> {
   const tf = loaded.treefile;
+  const { removed, added } = await applyTreefileFiles(root, tf);
+  if (tf.units.length > 0) {
+    await inRoot(root, ['systemctl', 'enable', ...tf.units], 'units', opts);
+  }
+  if (tf['default-target'] !== undefined) {
+    await inRoot(root, ['systemctl', 'set-default', tf['default-target']], 'default-target', opts);
+  }
+  for (const [i, script] of tf.postprocess.entries()) {
+    await runPostprocessScript(root, script, i, opts);
+  }
+  return { removed, added, enabled: [...tf.units], scripts: tf.postprocess.length };
+}
+
+/**
+ * The treefile's remove-files (`rm -rf` of every match, see globInRoot), then its add-files (copied over whatever is
+ * there, directories with their symlinks as they are, then the mode). Returns the image paths removed and added.
+ */
+export async function applyTreefileFiles(root: string, tf: LoadedTreefile['treefile']): Promise<Pick<CustomizeReport, 'removed' | 'added'>> {
   const removed: string[] = [];
   for (const pattern of tf['remove-files']) {
     for (const rel of await globInRoot(root, pattern)) {
@@ -42,16 +60,7 @@ export async function customizeRoot(root: string, loaded: LoadedTreefile, opts: 
     if (file.mode !== undefined) await chmod(dest, parseInt(file.mode, 8));
     added.push(file.dest);
   }
-  if (tf.units.length > 0) {
-    await inRoot(root, ['systemctl', 'enable', ...tf.units], 'units', opts);
-  }
-  if (tf['default-target'] !== undefined) {
-    await inRoot(root, ['systemctl', 'set-default', tf['default-target']], 'default-target', opts);
-  }
-  for (const [i, script] of tf.postprocess.entries()) {
-    await runPostprocessScript(root, script, i, opts);
-  }
-  return { removed, added, enabled: [...tf.units], scripts: tf.postprocess.length };
+  return { removed, added };
 }
 
 async function inRoot(root: string, argv: readonly string[], key: string, opts: CustomizeOptions): Promise<void> {

@@ -36,6 +36,8 @@ export interface ImageCommitOptions {
   workDir: string;
   /** Commit even when the inputs are unchanged. */
   force?: boolean;
+  /** unchangedTip's answer for this ref and inputHash when the caller has asked already; asked here otherwise. */
+  checkedTip?: { unchanged: UnchangedTip };
   /** Compute everything, write nothing. */
   dryRun?: boolean;
   onLine?: ((line: string) => void) | undefined;
@@ -68,9 +70,12 @@ export async function installedPackages(tree: string, nativeArch: string): Promi
   return out.sort();
 }
 
+/** unchangedTip's answer. */
+export type UnchangedTip = { commit: string; version: string } | undefined;
+
 /** Everything the image is made of: what changes here changes the image. Positions in the treefile do not count. */
 /** The ref's tip when it was made from the same inputs (nothing to commit), else undefined. */
-export async function unchangedTip(repo: string, ref: string, inputHash: string): Promise<{ commit: string; version: string } | undefined> {
+export async function unchangedTip(repo: string, ref: string, inputHash: string): Promise<UnchangedTip> {
   const tip = await revParse(repo, ref);
   if (tip === undefined || await commitMetadataString(repo, tip, IMAGE_METADATA_KEYS.inputHash) !== inputHash) return undefined;
   return { commit: tip, version: await commitMetadataString(repo, tip, IMAGE_METADATA_KEYS.version) ?? '' };
@@ -149,7 +154,8 @@ export async function commitImage(opts: ImageCommitOptions): Promise<ImageCommit
   const inputHash = opts.inputHash;
   const previous = await revParse(opts.repo, tf.ref);
   const previousVersion = previous === undefined ? undefined : await commitMetadataString(opts.repo, previous, IMAGE_METADATA_KEYS.version);
-  const same = opts.force === true ? undefined : await unchangedTip(opts.repo, tf.ref, inputHash);
+  let same: UnchangedTip;
+  if (opts.force !== true) same = opts.checkedTip !== undefined ? opts.checkedTip.unchanged : await unchangedTip(opts.repo, tf.ref, inputHash);
   if (same !== undefined) return { ref: tf.ref, commit: same.commit, previous, changed: false, version: same.version, inputHash, packages };
   const version = nextVersion(tf['automatic-version-prefix'] ?? await defaultVersionPrefix(opts.tree), previousVersion);
   if (opts.dryRun === true) return { ref: tf.ref, commit: undefined, previous, changed: true, version, inputHash, packages };

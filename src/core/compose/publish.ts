@@ -1,7 +1,8 @@
-import { access, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AptOstreeError, oneLine } from '../../lib/errors.js';
 import { ExecError } from '../../lib/exec.js';
+import { pathExists } from '../../lib/fs.js';
 import { ostree } from '../ostree/ostree-cli.js';
 import { commitHistory, listRefs, revParse } from '../ostree/repo.js';
 import { deltaFallback, deltaSize, generateDelta, listDeltas } from './publish/deltas.js';
@@ -195,12 +196,7 @@ async function sizes(repo: string, from: string | undefined, to: string, size: n
 }
 
 async function isPartial(repo: string, commit: string): Promise<boolean> {
-  try {
-    await access(join(repo, 'state', `${commit}.commitpartial`));
-    return true;
-  } catch {
-    return false;
-  }
+  return pathExists(join(repo, 'state', `${commit}.commitpartial`));
 }
 
 async function updateSummary(repo: string, signer: Signer | undefined, signal: AbortSignal | undefined): Promise<void> {

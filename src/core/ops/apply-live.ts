@@ -227,12 +227,12 @@ export async function applyLive(opts: EngineOptions, req: ApplyLiveRequest): Pro
     await mkdir(runDir, { recursive: true, mode: 0o755 });
     // A transient overlay is read-only; it is made writable here only (in apt-ostreed's own mount namespace).
     const remount = await usrIsReadOnly();
-    if (remount) await run(['mount', '-o', 'remount,rw', '/usr']);
+    if (remount) await remountUsr('rw');
     try {
       result.etcAdded = await task(opts.progress, 'Copying the new files into /usr and /etc', () =>
         copyLiveChanges(plan, { source: targetUsr, usr: '/usr', etc: '/etc', scratchParent: runDir, signal: opts.signal }));
     } finally {
-      if (remount) await run(['mount', '-o', 'remount,ro', '/usr']);
+      if (remount) await remountUsr('ro');
     }
     await writeLiveState(booted, { commit: target.checksum });
     result.changed = true;
@@ -247,6 +247,15 @@ export async function applyLive(opts: EngineOptions, req: ApplyLiveRequest): Pro
     });
     return result;
   });
+}
+
+/**
+ * Flips the transient overlay on /usr between read-only and writable. util-linux 2.39+ remounts through the new mount
+ * API, which hands the options to overlayfs as a reconfiguration it refuses ("No changes allowed in reconfigure");
+ * the classic mount(2) (what rpm-ostree calls) only changes the read-only flag.
+ */
+async function remountUsr(mode: 'ro' | 'rw'): Promise<void> {
+  await run(['mount', '-o', `remount,${mode}`, '/usr'], { env: { ...process.env, LIBMOUNT_FORCE_MOUNT2: 'always' } });
 }
 
 export interface LiveCopyTarget {

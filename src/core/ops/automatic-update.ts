@@ -1,12 +1,12 @@
 import { loadConfig, type AutomaticUpdatePolicy } from '../config.js';
-import { commitInfo, commitMetadataString, revParse } from '../ostree/repo.js';
+import { commitInfo, revParse } from '../ostree/repo.js';
 import { pull } from '../ostree/pull.js';
 import { formatRefspec } from '../refspec.js';
 import { task } from '../progress.js';
 import { followedRefspec } from './base-source.js';
 import { openOs, withSysrootLock, type EngineOptions } from './context.js';
 import { requireBooted } from './running-system.js';
-import { checkForUpdate, currentBase, deployIfChanged, recordCachedUpdate, type UpdateSummary } from './upgrade.js';
+import { baseCommitOf, checkForUpdate, deployIfChanged, originBaseCommit, recordCachedUpdate, type UpdateSummary } from './upgrade.js';
 
 export interface AutomaticUpdateRequest {
   /** The policy to apply; default AutomaticUpdatePolicy of /etc/apt-ostreed.conf (the daemon passes its own). */
@@ -44,22 +44,22 @@ export async function automaticUpdate(opts: EngineOptions, req: AutomaticUpdateR
   return withSysrootLock(opts, 'automatic update (stage)', async () => {
     const view = await openOs(opts);
     requireBooted(view, 'AutomaticUpdatePolicy=stage', STAGE_NEEDS);
-    const refspec = followedRefspec(view.current);
-    const base = await currentBase(view);
+    // Like every change, the update starts from the origin base: a pending deployment keeps its packages and kargs.
+    const refspec = followedRefspec(view.originBase);
+    const base = await originBaseCommit(view);
     const repo = view.sysroot.repoPath;
     const target = refspec.remote === undefined
       ? (await revParse(repo, refspec.ref)) ?? base
       : await task(opts.progress, `Pulling ${formatRefspec(refspec)}`, () =>
         pull(repo, refspec.remote ?? '', refspec.ref, { progress: opts.progress, signal: opts.signal }));
-    // The timer fires again and again: a pending deployment of that commit already is the update.
-    const pending = view.pending[0];
-    const pendingBase = pending === undefined ? undefined
-      : (await commitMetadataString(repo, pending.checksum, 'apt-ostree.base')) ?? pending.checksum;
-    if (pendingBase === target && target !== base) {
+    // The timer fires again and again: a pending deployment (staged by an earlier run, or deployed by hand) of that
+    // commit already is the update.
+    const bootedBase = await baseCommitOf(view, view.mergeDeployment);
+    if (view.originBase !== view.mergeDeployment && base === target && target !== bootedBase) {
       await recordCachedUpdate(opts, unchanged);
-      const [fromInfo, toInfo] = await Promise.all([commitInfo(repo, base), commitInfo(repo, target)]);
+      const [fromInfo, toInfo] = await Promise.all([commitInfo(repo, bootedBase), commitInfo(repo, target)]);
       const update: UpdateSummary = {
-        changed: false, refspec: formatRefspec(refspec), from: { checksum: base, version: fromInfo.version ?? null },
+        changed: false, refspec: formatRefspec(refspec), from: { checksum: bootedBase, version: fromInfo.version ?? null },
         to: { checksum: target, version: toInfo.version ?? null, timestamp: toInfo.timestamp }, diff: null,
       };
       return { policy, update, staged: false, alreadyPending: true };

@@ -30,8 +30,9 @@ export async function cleanup(opts: EngineOptions, req: CleanupRequest): Promise
   return withSysrootLock(opts, req.prune ? 'prune' : 'cleanup', async () => {
     const view = await openOs(opts);
     const doomed: Deployment[] = [];
+    // Both relative to the booted deployment (offline the default one), as rpm-ostree's cleanup -p / -r.
     if (req.pending) doomed.push(...view.pending);
-    if (req.rollback) doomed.push(...view.deployments.slice(view.deployments.indexOf(view.current) + 1));
+    if (req.rollback) doomed.push(...view.deployments.slice(view.deployments.indexOf(view.mergeDeployment) + 1));
     const keptPinned = doomed.filter((d) => d.pinned).map((d) => d.checksum);
     const removed = doomed.filter((d) => !d.pinned);
     // Highest index first: undeploying shifts the indexes after it.

@@ -15,13 +15,41 @@ export interface EngineOptions {
 export interface OsView {
   sysroot: Sysroot;
   osname: string;
-  /** Deployments of this stateroot, in boot order. */
+  /** Deployments of this stateroot, in boot order (a staged one first). */
   deployments: Deployment[];
-  /** The booted deployment, or offline the default one: the base of every change (libostree's merge deployment). */
-  current: Deployment;
+  /** The booted deployment, when it belongs to this stateroot. */
+  booted: Deployment | undefined;
+  /**
+   * What every change starts from (rpm-ostree's "origin merge deployment"): the stateroot's default deployment, that is
+   * the pending one (staged or not) when there is one, else the booted one. Its origin (refspec, layered packages,
+   * overrides, initramfs) and kernel arguments are what install, kargs, upgrade… build on, so that changes made in
+   * the same boot stack instead of each starting again from the booted deployment.
+   */
+  originBase: Deployment;
+  /**
+   * libostree's merge deployment: the booted one, or offline the default one. `ostree admin deploy` merges its /etc
+   * into the new deployment, layering resolves with its apt configuration, and pending and rollback are relative to it.
+   */
+  mergeDeployment: Deployment;
+  /** The deployment after the merge deployment: what `rollback` returns to. */
   rollback: Deployment | undefined;
-  /** Deployments ahead of the current one (staged or not yet booted). */
+  /** Deployments ahead of the merge deployment (staged or not yet booted). */
   pending: Deployment[];
+}
+
+export type DeploymentRoles = Pick<OsView, 'originBase' | 'mergeDeployment' | 'rollback' | 'pending'>;
+
+/**
+ * Which deployment of a stateroot (in boot order, `booted` and `staged` set) plays which part; undefined when there is
+ * none to start from. Offline nothing is booted and the default deployment is both the origin base and the merge
+ * deployment.
+ */
+export function deploymentRoles(deployments: readonly Deployment[]): DeploymentRoles | undefined {
+  const mergeDeployment = deployments.find((d) => d.booted) ?? deployments.find((d) => !d.staged);
+  const originBase = deployments[0];
+  if (mergeDeployment === undefined || originBase === undefined) return undefined;
+  const at = deployments.indexOf(mergeDeployment);
+  return { originBase, mergeDeployment, rollback: deployments[at + 1], pending: deployments.slice(0, at) };
 }
 
 export function pickOsname(sysroot: Sysroot, wanted: string | undefined): string {
@@ -45,17 +73,12 @@ export async function openOs(opts: Pick<EngineOptions, 'sysroot' | 'osname'>): P
   const sysroot = await loadSysroot(opts.sysroot);
   const osname = pickOsname(sysroot, opts.osname);
   const deployments = sysroot.deployments.filter((d) => d.osname === osname);
-  const current = deployments.find((d) => d.booted) ?? deployments.find((d) => !d.staged);
-  if (current === undefined) {
+  const roles = deploymentRoles(deployments);
+  if (roles === undefined) {
     throw new AptOstreeError('no-deployment', `stateroot '${osname}' has no deployment`,
       'deploy a base first, e.g. `ostree admin deploy --os=' + osname + ' REMOTE:REF`');
   }
-  const at = deployments.indexOf(current);
-  return {
-    sysroot, osname, deployments, current,
-    rollback: deployments[at + 1],
-    pending: deployments.slice(0, at),
-  };
+  return { sysroot, osname, deployments, booted: deployments.find((d) => d.booted), ...roles };
 }
 
 /** Runs a mutating operation under the sysroot lock. */

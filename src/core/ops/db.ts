@@ -17,9 +17,12 @@ export interface DbDiffResult {
   diff: PackageDiff;
 }
 
-/** REV for `db`: a checksum or prefix, a ref, or a version on the history of a deployment's ref. */
+/**
+ * REV for `db`: a checksum or prefix, a ref, or a version on the history of a deployment's ref; without one, the
+ * booted deployment (offline the default one).
+ */
 export async function resolveLocalRevision(view: OsView, rev: string | undefined): Promise<string> {
-  if (rev === undefined) return view.current.checksum;
+  if (rev === undefined) return view.mergeDeployment.checksum;
   const repo = view.sysroot.repoPath;
    
   if (!/^[\x20-\x7e]+$/.test(rev) || rev.startsWith('-')) throw unknown(rev);
@@ -61,8 +64,8 @@ export async function dbList(opts: EngineOptions, rev: string | undefined, patte
 }
 
 /**
- * Without arguments: the current deployment against the pending one when there is one ahead of it, else the
- * rollback against the current (what the last upgrade, deploy or rollback changed).
+ * Without arguments: the booted deployment (offline the default one) against the pending one when there is one ahead
+ * of it, else the rollback against the booted one (what the last upgrade, deploy or rollback changed).
  */
 export async function dbDiff(opts: EngineOptions, from: string | undefined, to: string | undefined): Promise<DbDiffResult> {
   const view = await openOs(opts);
@@ -70,13 +73,13 @@ export async function dbDiff(opts: EngineOptions, from: string | undefined, to: 
   let toSum: string;
   if (from !== undefined) {
     fromSum = await resolveLocalRevision(view, from);
-    toSum = to !== undefined ? await resolveLocalRevision(view, to) : view.current.checksum;
+    toSum = to !== undefined ? await resolveLocalRevision(view, to) : view.mergeDeployment.checksum;
   } else if (view.pending[0]) {
-    fromSum = view.current.checksum;
+    fromSum = view.mergeDeployment.checksum;
     toSum = view.pending[0].checksum;
   } else if (view.rollback) {
     fromSum = view.rollback.checksum;
-    toSum = view.current.checksum;
+    toSum = view.mergeDeployment.checksum;
   } else {
     throw new AptOstreeError('nothing-to-do', 'there is only one deployment: nothing to compare',
       'name two revisions: `apt-ostree db diff FROM TO`');

@@ -6,7 +6,7 @@ import { formatRefspec, parseRefspec, type Refspec } from '../refspec.js';
 import { followedRefspec } from './base-source.js';
 import { openOs, withSysrootLock, type EngineOptions, type OsView } from './context.js';
 import { resolveRevision } from './resolve-revision.js';
-import { currentBase, deployBase, type UpdateSummary } from './upgrade.js';
+import { deployBase, originBaseCommit, type UpdateSummary } from './upgrade.js';
 import { commitInfo } from '../ostree/repo.js';
 
 export interface DeployRequest {
@@ -22,19 +22,19 @@ export interface RebaseRequest {
 export async function deploy(opts: EngineOptions, req: DeployRequest): Promise<UpdateSummary> {
   return withSysrootLock(opts, `deploy ${req.revision}`, async () => {
     const view = await openOs(opts);
-    const refspec = followedRefspec(view.current);
+    const refspec = followedRefspec(view.originBase);
     const target = await resolveRevision(opts, view, refspec, req.revision);
     return switchTo(opts, view, refspec, target, target);
   });
 }
 
-/** `rebase REFSPEC [REV]`: follow another ref (a bare REF keeps the current remote). */
+/** `rebase REFSPEC [REV]`: follow another ref (a bare REF keeps the remote followed now). */
 export async function rebase(opts: EngineOptions, req: RebaseRequest): Promise<UpdateSummary> {
   const asked = parseRefspec(req.refspec);
   return withSysrootLock(opts, `rebase ${req.refspec}`, async () => {
     const view = await openOs(opts);
-    const current = followedRefspec(view.current);
-    const refspec: Refspec = asked.remote === undefined ? { remote: current.remote, ref: asked.ref } : asked;
+    const followed = followedRefspec(view.originBase);
+    const refspec: Refspec = asked.remote === undefined ? { remote: followed.remote, ref: asked.ref } : asked;
     if (req.revision !== undefined) {
       const target = await resolveRevision(opts, view, refspec, req.revision);
       return switchTo(opts, view, refspec, target, target);
@@ -59,7 +59,7 @@ async function switchTo(
     await task(opts.progress, `Pulling ${target.slice(0, 12)}`, () =>
       pull(repo, refspec.remote ?? '', target, { progress: opts.progress, signal: opts.signal }));
   }
-  const base = await currentBase(view);
+  const base = await originBaseCommit(view);
   const [fromInfo, toInfo] = await Promise.all([commitInfo(repo, base), commitInfo(repo, target)]);
   const diff = diffPackages(await readCommitPackages(repo, base), await readCommitPackages(repo, target));
   const layering = await deployBase(opts, view, refspec, target, overrideCommit);

@@ -9,7 +9,10 @@ import type { Deployment } from '../sysroot/deployment.js';
 export interface KargsRequest extends KargEdits {
   /** Replace the whole list (what `--editor` produces). */
   set?: string[] | undefined;
-  /** Index (in `status` order) of the deployment whose arguments are edited; default the current one. */
+  /**
+   * Index (in `status` order) of the deployment whose arguments are edited; default the origin base (the pending
+   * deployment when there is one, else the booted one), as rpm-ostree's kargs.
+   */
   deployIndex?: number | undefined;
 }
 
@@ -18,14 +21,20 @@ export interface KargsResult {
   changed: boolean;
 }
 
-export function kargsSource(view: OsView, deployIndex: number | undefined): Deployment {
-  if (deployIndex === undefined) return view.current;
+/** The deployment `--deploy-index` names (an index of `status`, in this stateroot), or `fallback` without one. */
+export function deploymentAtIndex(view: OsView, deployIndex: number | undefined, fallback: Deployment): Deployment {
+  if (deployIndex === undefined) return fallback;
   const d = view.sysroot.deployments[deployIndex];
   if (d?.osname !== view.osname) {
     throw new AptOstreeError('invalid-index', `no deployment ${deployIndex} in stateroot ${view.osname}`,
       'see the indexes with `apt-ostree status`');
   }
   return d;
+}
+
+/** Whose kernel arguments `kargs` shows and edits: the one `--deploy-index` names, or the origin base. */
+export function kargsSource(view: OsView, deployIndex: number | undefined): Deployment {
+  return deploymentAtIndex(view, deployIndex, view.originBase);
 }
 
 export async function showKargs(opts: EngineOptions, deployIndex?: number): Promise<string[]> {

@@ -16,12 +16,12 @@ export interface RollbackResult {
 export async function rollback(opts: EngineOptions): Promise<RollbackResult> {
   return withSysrootLock(opts, 'rollback', async () => {
     const view = await openOs(opts);
-    const target = view.pending.length > 0 && view.current.booted ? view.current : view.rollback;
+    const target = view.pending.length > 0 && view.booted !== undefined ? view.booted : view.rollback;
     if (target === undefined) {
       throw new AptOstreeError('no-rollback', 'there is no rollback deployment',
         'a rollback target appears after an upgrade, deploy or package change');
     }
-    const previous = view.sysroot.deployments.find((d) => !d.staged) ?? view.current;
+    const previous = view.sysroot.deployments.find((d) => !d.staged) ?? view.mergeDeployment;
     await task(opts.progress, 'Writing boot entries', () => setDefaultDeployment(view.sysroot, target));
     return { checksum: target.checksum, previous: previous.checksum };
   });

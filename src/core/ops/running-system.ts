@@ -8,10 +8,11 @@
  * them as a transient unit in PID 1's namespace (rpm-ostreed does the same); the in-process client, already there,
  * runs them directly.
  */
-import { access, readFile, readlink } from 'node:fs/promises';
+import { readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AptOstreeError } from '../../lib/errors.js';
 import { run, type ExecOptions, type ExecResult } from '../../lib/exec.js';
+import { pathExists } from '../../lib/fs.js';
 import type { Deployment } from '../sysroot/deployment.js';
 import type { OsView } from './context.js';
 
@@ -23,7 +24,7 @@ const DEPLOYMENT_RUNSTATE = '/run/ostree/deployment-state';
 
 /** The booted deployment of the view's stateroot, or `not-booted` naming what needed it and why. */
 export function requireBooted(view: OsView, what: string, does = 'changes the running system'): Deployment {
-  if (view.current.booted) return view.current;
+  if (view.booted) return view.booted;
   const offline = view.sysroot.path !== '/';
   throw new AptOstreeError('not-booted',
     offline ? `${what} ${does}, and ${view.sysroot.path} is an offline sysroot`
@@ -37,18 +38,9 @@ export async function unlockedState(d: Deployment): Promise<UnlockedState> {
   if (recorded === 'hotfix' || recorded === 'development' || recorded === 'transient') return recorded;
   if (!d.booted) return 'none';
   const dir = join(DEPLOYMENT_RUNSTATE, `${d.checksum}.${d.serial}`);
-  if (await exists(join(dir, 'unlocked-development'))) return 'development';
-  if (await exists(join(dir, 'unlocked-transient'))) return 'transient';
+  if (await pathExists(join(dir, 'unlocked-development'))) return 'development';
+  if (await pathExists(join(dir, 'unlocked-transient'))) return 'transient';
   return 'none';
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Whether this process sees PID 1's mounts (false inside apt-ostreed's private mount namespace). */

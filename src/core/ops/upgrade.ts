@@ -11,10 +11,11 @@ import { deployCommit } from './new-deployment.js';
 import { hasRequests, readRequests } from '../layering-requests.js';
 import { deployLayered, type PkgChangeResult } from './pkg/deploy-layered.js';
 import { writeCachedUpdate, type CachedUpdate } from '../cached-update.js';
+import type { Deployment } from '../sysroot/deployment.js';
 
 /**
- * Deploys a new base for the current deployment: plainly, or with its layered packages and overrides re-applied
- * on the new base (requests the new base satisfies become inactive).
+ * Deploys a new base under the origin base's requests (the pending deployment's when there is one): plainly, or with
+ * its layered packages and overrides re-applied on the new base (requests the new base satisfies become inactive).
  */
 export async function deployBase(
   opts: EngineOptions,
@@ -24,9 +25,9 @@ export async function deployBase(
   overrideCommit: string | undefined,
   stage = false,
 ): Promise<PkgChangeResult | null> {
-  const requests = readRequests(view.current.origin);
+  const requests = readRequests(view.originBase.origin);
   if (!hasRequests(requests)) {
-    await deployCommit(opts, view, base, originForNewDeployment(view.current.origin, formatRefspec(refspec), overrideCommit),
+    await deployCommit(opts, view, base, originForNewDeployment(view.originBase.origin, formatRefspec(refspec), overrideCommit),
       undefined, stage);
     return null;
   }
@@ -50,9 +51,14 @@ export interface UpdateSummary {
   layering?: PkgChangeResult | null;
 }
 
-/** The commit an update starts from: the base of a layered deployment, or the deployment's commit. */
-export async function currentBase(view: OsView): Promise<string> {
-  return (await commitMetadataString(view.sysroot.repoPath, view.current.checksum, 'apt-ostree.base')) ?? view.current.checksum;
+/** The base commit of a deployment: the base of a layered deployment, or the deployment's commit. */
+export async function baseCommitOf(view: OsView, d: Deployment): Promise<string> {
+  return (await commitMetadataString(view.sysroot.repoPath, d.checksum, 'apt-ostree.base')) ?? d.checksum;
+}
+
+/** The commit a change or an update starts from: the origin base's base commit. */
+export function originBaseCommit(view: OsView): Promise<string> {
+  return baseCommitOf(view, view.originBase);
 }
 
 export async function upgrade(opts: EngineOptions, req: UpgradeRequest): Promise<UpdateSummary> {
@@ -68,8 +74,8 @@ export async function upgrade(opts: EngineOptions, req: UpgradeRequest): Promise
   }
   return withSysrootLock(opts, 'upgrade', async () => {
     const view = await openOs(opts);
-    const refspec = followedRefspec(view.current);
-    const base = await currentBase(view);
+    const refspec = followedRefspec(view.originBase);
+    const base = await originBaseCommit(view);
     const target = await task(opts.progress, `Pulling ${formatRefspec(refspec)}`, () => fetchTip(opts, view, refspec));
     return deployIfChanged(opts, view, refspec, base, target, req.allowDowngrade ?? false);
   });
@@ -108,7 +114,7 @@ export async function deployIfChanged(
   if (!summary.changed) return summary;
   if (toInfo.timestamp < fromInfo.timestamp && !allowDowngrade) {
     throw new AptOstreeError('invalid-argument',
-      `the new commit ${target.slice(0, 12)} is older than the current base ${base.slice(0, 12)}: that is a downgrade`,
+      `the new commit ${target.slice(0, 12)} is older than the base ${base.slice(0, 12)} it would replace: that is a downgrade`,
       'use `apt-ostree deploy` to go to an older version on purpose');
   }
   summary.diff = diffPackages(await readCommitPackages(repo, base), await readCommitPackages(repo, target));
@@ -129,8 +135,8 @@ export async function recordCachedUpdate(opts: Pick<EngineOptions, 'sysroot' | '
 /** --check and --preview look at the remote through a scratch repository: the sysroot is not touched. */
 export async function checkForUpdate(opts: EngineOptions, preview: boolean): Promise<UpdateSummary> {
   const view = await openOs(opts);
-  const refspec = followedRefspec(view.current);
-  const base = await currentBase(view);
+  const refspec = followedRefspec(view.originBase);
+  const base = await originBaseCommit(view);
   const repo = view.sysroot.repoPath;
   const fromInfo = await commitInfo(repo, base);
   const summarize = async (lookRepo: string, target: string): Promise<UpdateSummary> => {

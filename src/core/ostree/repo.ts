@@ -1,6 +1,6 @@
-import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AptOstreeError } from '../../lib/errors.js';
+import { pathExists } from '../../lib/fs.js';
 import { ostree, ostreeUnchecked } from './ostree-cli.js';
 
 export interface CommitInfo {
@@ -28,12 +28,7 @@ export async function revParse(repo: string, rev: string): Promise<string | unde
 /** Whether the commit object is in the repository (rev-parse accepts any well-formed checksum). */
 export async function hasCommit(repo: string, checksum: string): Promise<boolean> {
   if (!isChecksum(checksum)) return false;
-  try {
-    await access(join(repo, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.commit`));
-    return true;
-  } catch {
-    return false;
-  }
+  return pathExists(join(repo, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.commit`));
 }
 
 export async function commitInfo(repo: string, checksum: string): Promise<CommitInfo> {

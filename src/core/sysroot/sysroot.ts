@@ -5,6 +5,7 @@ import { KeyFile } from '../../lib/keyfile.js';
 import { entryField, readBootEntries, type BootEntry } from './boot-entry.js';
 import { bootedDeploymentPath } from './booted.js';
 import type { Deployment } from './deployment.js';
+import { readStagedKargs } from './staged-kargs.js';
 
 export interface Sysroot {
   path: string;
@@ -51,6 +52,9 @@ export async function loadSysroot(path: string): Promise<Sysroot> {
   const bootedPath = await bootedDeploymentPath(sysrootPath, deployments.map((d) => d.path));
   const booted = deployments.find((d) => d.path === bootedPath);
   if (booted) booted.booted = true;
+  // A staged deployment has no boot entry yet: its kernel arguments are those recorded when it was staged, or else
+  // the booted deployment's, which ostree-finalize-staged gives it.
+  if (staged) staged.kargs = (await readStagedKargs(`${staged.checksum}.${staged.serial}`)) ?? booted?.kargs ?? [];
   deployments.forEach((d, i) => { d.index = i; });
   for (const os of osnames) markRollback(deployments.filter((d) => d.osname === os));
   return { path: sysrootPath, repoPath: join(sysrootPath, 'ostree/repo'), bootversion, subbootversion, deployments, booted, osnames };

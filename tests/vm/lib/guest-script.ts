@@ -4,12 +4,13 @@
  * versions, a ref), so the file is data even though the guest sources it.
  *
  * The plan: one phase per boot, each a list of parts. The issue's steps, spread over the boots so that each reboot
- * is one the issue asks for (every step that changes the deployment needs one):
+ * is one the issue asks for; changes made in one boot stack on each other (kargs on the install, initramfs --enable
+ * on the upgrade), as they do for a user, so four boots check everything:
  *   base        1 status/daemon-ping/activation · 6 polkit · 2a install chrony · 3a kargs --append
- *   layered     2b chrony runs · 3b the karg is on the command line · 4a upgrade to v2
- *   upgraded    4b booted v2, chrony re-applied · 3c initramfs --enable
- *   initramfs   3d still boots · 5a usroverlay · 5b rollback
- *   rolledback  5c back on the previous deployment, /usr read-only again · 7 apply-live
+ *   layered     2b chrony runs · 3b the karg is on the command line · 4a upgrade to v2 · 3c initramfs --enable
+ *   upgraded    4b booted v2, chrony re-applied · 3d the regenerated initramfs booted · 5a usroverlay · 5b rollback
+ *   rolledback  5c back on the previous deployment, /usr read-only again · 7 apply-live · 8a automatic update staged
+ *   staged      8b the staged deployment was finalized at shutdown and boots
  */
 import { chmod, copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -26,10 +27,10 @@ export interface Phase {
 
 export const PHASES: readonly Phase[] = [
   { name: 'base', parts: ['1', '6', '2a', '3a'] },
-  { name: 'layered', parts: ['2b', '3b', '4a'] },
-  { name: 'upgraded', parts: ['4b', '3c'] },
-  { name: 'initramfs', parts: ['3d', '5a', '5b'] },
-  { name: 'rolledback', parts: ['5c', '7'] },
+  { name: 'layered', parts: ['2b', '3b', '4a', '3c'] },
+  { name: 'upgraded', parts: ['4b', '3d', '5a', '5b'] },
+  { name: 'rolledback', parts: ['5c', '7', '8a'] },
+  { name: 'staged', parts: ['8b'] },
 ];
 
 /** The issue's steps, for the summary: each is the parts with its number. */
@@ -41,6 +42,7 @@ export const STEPS: readonly { step: string; title: string }[] = [
   { step: '5', title: 'rollback; usroverlay until the next boot' },
   { step: '6', title: 'polkit refuses a non-root install' },
   { step: '7', title: 'apply-live of an added package' },
+  { step: '8', title: 'automatic update staged, finalized at shutdown' },
 ];
 
 export function stepOf(part: string): string {

@@ -1,22 +1,24 @@
 /**
  * The VM suite's OS images, in one archive repository on one ref:
  * - v1: `apt-ostree compose tree` of tests/vm/image.yaml plus apt-ostree itself — our .deb (built by
- *   packaging/build-deb.ts, what `make deb` runs) installed by dpkg at compose time, or, with
+ *   packaging/build-deb.ts, what `make deb` runs) as the treefile's `local-debs`, or, with
  *   APT_OSTREE_VM_INSTALL=files or without packaging/, the bundles and data files staged by apt-ostree-files.yaml;
  * - v2: the same tree with one file changed (/usr/share/apt-ostree-vmtest/image says v2) and one more metadata key,
  *   committed on top with `compose commit --force-nocache`: what the guest's `upgrade` finds on the host. Reusing the
  *   postprocessed tree of v1 costs a commit instead of a second mmdebstrap run.
  *
  * Built once per input hash (the treefiles and their files, the bundles, the .deb or data/, the host's ostree) into
- * <cache>/vm-<hash>/ and reused; <cache> is the real-Debian suite's (/var/tmp/apt-ostree-debian, or
- * APT_OSTREE_DEBIAN_CACHE), whose debs/ the compose shares. APT_OSTREE_VM_REFRESH=1 rebuilds.
+ * <cache>/vm-<hash>/ and reused, with the real-Debian suite's helpers (tests/debian/base.ts): <cache> is that
+ * suite's (/var/tmp/apt-ostree-debian, or APT_OSTREE_DEBIAN_CACHE), whose debs/ the compose shares.
+ * APT_OSTREE_VM_REFRESH=1 rebuilds.
  */
-import { copyFile, readdir, readFile, rename, stat, utimes, writeFile, mkdir } from 'node:fs/promises';
+import { copyFile, readdir, rename, stat, writeFile, mkdir } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run, runUnchecked } from '../../../src/lib/exec.js';
-import { ensureBuilt, removeTree } from '../../support/build-once.js';
+import { run } from '../../../src/lib/exec.js';
+import { removeTree } from '../../support/build-once.js';
 import { hashInputs } from '../../debian/cache.js';
+import { cachedTestImage, CLI, ComposeFailed, composeTestImage, debianCacheRoot, hostOstreeVersion } from '../../debian/base.js';
 
 export interface ImageCommit {
   commit: string;
@@ -40,25 +42,15 @@ export interface VmImage {
 const HERE = dirname(fileURLToPath(import.meta.url));
 const VM_DIR = join(HERE, '..');
 const PROJECT_ROOT = join(HERE, '../../..');
-const CLI = join(PROJECT_ROOT, 'dist/apt-ostree.mjs');
 const BUILD_DEB = join(PROJECT_ROOT, 'packaging/build-deb.ts');
 const IMAGE_TREEFILE = join(VM_DIR, 'image.yaml');
 const FILES_TREEFILE = join(VM_DIR, 'apt-ostree-files.yaml');
 /** The file that tells v1 from v2 in the tree. */
 export const IMAGE_MARKER = 'usr/share/apt-ostree-vmtest/image';
-/** Where the .deb waits in the image for its postprocess script. */
-const DEB_STAGING = '/var/cache/apt-ostree-vmtest';
 /** Builds nobody has used for this long go when a new one is made (each is some 500 MB). */
 const STALE_AFTER_MS = 3600 * 1000;
 /** Bump it when this file changes how the image is built: the hashed inputs do not include this file. */
-const RECIPE = 1;
-
-interface Manifest {
-  hash: string;
-  image: Omit<VmImage, 'repo' | 'dir'>;
-  builtAt: string;
-  seconds: number;
-}
+const RECIPE = 2;
 
 interface ComposeJson {
   ref: string;
@@ -78,14 +70,6 @@ async function exists(path: string): Promise<boolean> {
   return (await stat(path).catch(() => undefined)) !== undefined;
 }
 
-async function readJson<T>(path: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as T;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Our .deb, freshly built from dist/ (the build is reproducible: same bundles, same bytes, same hash). */
 async function buildDeb(log: (line: string) => void): Promise<string> {
   log('building the .deb (packaging/build-deb.ts)');
@@ -101,39 +85,24 @@ async function buildOrReuse(log: (line: string) => void): Promise<VmImage> {
   if (install !== 'deb' && install !== 'files') throw new Error(`APT_OSTREE_VM_INSTALL must be deb or files, not ${install}`);
   const deb = install === 'deb' ? await buildDeb(log) : undefined;
 
-  const cacheRoot = process.env.APT_OSTREE_DEBIAN_CACHE ?? '/var/tmp/apt-ostree-debian';
-  const ostreeVersion = /Version: '([^']+)'/.exec((await run(['ostree', '--version'])).stdout)?.[1] ?? '?';
+  const cacheRoot = debianCacheRoot();
   const inputs = ['tests/vm/image.yaml', 'tests/vm/files', 'tests/debian/test-image.yaml',
     'tests/debian/files', 'examples', 'dist/apt-ostree.mjs', 'dist/apt-ostreed.mjs',
     ...(deb !== undefined ? [relative(PROJECT_ROOT, deb)] : ['tests/vm/apt-ostree-files.yaml', 'data'])];
-  const hash = await hashInputs({ ostreeVersion, recipe: RECIPE, install }, PROJECT_ROOT, inputs);
+  const hash = await hashInputs({ ostreeVersion: await hostOstreeVersion(), recipe: RECIPE, install }, PROJECT_ROOT, inputs);
   const dir = join(cacheRoot, `vm-${hash}`);
-  // APT_OSTREE_VM_REFRESH=1: the existing build does not count until this process made a new one.
-  let mayReuse = process.env.APT_OSTREE_VM_REFRESH !== '1';
-
-  const complete = async (d: string): Promise<boolean> => {
-    if (!mayReuse) return false;
-    const m = await readJson<Manifest>(join(d, 'manifest.json'));
-    return m?.hash === hash && await exists(join(d, 'repo/refs/heads', m.image.ref));
-  };
-  await ensureBuilt(dir, complete, async (tmp) => {
-    const manifest = await compose(tmp, hash, deb, log);
-    await writeFile(join(tmp, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-    mayReuse = true;
-    await pruneStale(cacheRoot, dir, log);
-  }, {
-    lockTimeoutMs: 40 * 60 * 1000,
-    onWait: (pid) => { log(`waiting for pid ${pid}, which builds ${dir}`); },
+  const image = await cachedTestImage<Omit<VmImage, 'repo' | 'dir'>>({
+    dir, hash, refresh: process.env.APT_OSTREE_VM_REFRESH === '1', log, lockTimeoutMs: 40 * 60 * 1000,
+    build: async (tmp) => {
+      const built = await compose(tmp, deb, log);
+      await pruneStale(cacheRoot, dir, log);
+      return built;
+    },
   });
-  const now = new Date();
-  await utimes(join(dir, 'manifest.json'), now, now).catch(() => undefined);
-  const manifest = await readJson<Manifest>(join(dir, 'manifest.json'));
-  if (manifest === undefined) throw new Error(`${dir}/manifest.json is unreadable`);
-  return { ...manifest.image, repo: join(dir, 'repo'), dir };
+  return { ...image, repo: join(dir, 'repo'), dir };
 }
 
-async function compose(tmp: string, hash: string, deb: string | undefined, log: (line: string) => void): Promise<Manifest> {
-  const t0 = Date.now();
+async function compose(tmp: string, deb: string | undefined, log: (line: string) => void): Promise<Omit<VmImage, 'repo' | 'dir'>> {
   const cacheRoot = dirname(tmp);
   const repo = join(tmp, 'repo');
   const work = join(tmp, 'work');
@@ -147,30 +116,26 @@ async function compose(tmp: string, hash: string, deb: string | undefined, log: 
   }
   const v1Treefile = join(tmp, 'v1.json');
   const v2Treefile = join(tmp, 'v2.json');
-  await writeFile(v1Treefile, `${JSON.stringify(debCopy === undefined ? { include: [IMAGE_TREEFILE, FILES_TREEFILE] } : {
-    include: [IMAGE_TREEFILE],
-    // Not `local-debs`: with mmdebstrap --mode=root, dpkg runs chrooted and can not see the host path apt hands it
-    // ("cannot stat pathname '/tmp/apt-dpkg-install-…/…apt-ostree….deb'"). dpkg -i from a postprocess script installs
-    // the same package with its maintainer scripts, its dependencies being in the image already.
-    'add-files': [{ src: debCopy, dest: `${DEB_STAGING}/${basename(debCopy)}` }],
-    postprocess: [`dpkg -i ${DEB_STAGING}/${basename(debCopy)}\nrm -r ${DEB_STAGING}\n`],
-  }, null, 2)}\n`);
+  await writeFile(v1Treefile, `${JSON.stringify(debCopy === undefined
+    ? { include: [IMAGE_TREEFILE, FILES_TREEFILE] }
+    : { include: [IMAGE_TREEFILE], 'local-debs': [debCopy] }, null, 2)}\n`);
   await writeFile(v2Treefile, `${JSON.stringify({ include: v1Treefile, metadata: { 'apt-ostree.vmtest.image': 'v2' } }, null, 2)}\n`);
 
   log(`apt-ostree compose tree ${relative(PROJECT_ROOT, IMAGE_TREEFILE)} with apt-ostree from ${debCopy !== undefined ? basename(debCopy) : 'dist/ and data/'}`
     + ` (several minutes; .debs cached in ${cacheRoot}/debs)`);
-  const composed = await runUnchecked([process.execPath, CLI, 'compose', 'tree', v1Treefile, '--repo', repo,
-    '--cachedir', cacheRoot, '--workdir', work, '--json']);
-  if (composed.code !== 0) {
+  let v1: ComposeJson;
+  try {
+    v1 = await composeTestImage({ treefile: v1Treefile, repo, cacheRoot, workDir: work, log });
+  } catch (err) {
+    if (!(err instanceof ComposeFailed)) throw err;
     // The build directory goes away with the failure: keep what tells why.
     const kept = join(process.env.APT_OSTREE_VM_ARTIFACTS ?? '/var/tmp/apt-ostree-vm-artifacts',
       `compose-failed-${new Date().toISOString().replace(/[:.]/g, '-')}`);
     await mkdir(kept, { recursive: true });
     await run(['cp', '-r', v1Treefile, join(work, 'install'), kept]).catch(() => undefined);
-    throw new Error(`compose of the VM image failed (logs kept in ${kept}):\n${composed.stderr.trim()}`);
+    throw new Error(`compose of the VM image failed (logs kept in ${kept}):\n${err.stderr.trim()}`, { cause: err });
   }
-  const v1 = JSON.parse(composed.stdout) as ComposeJson;
-  log(`v1 ${v1.commit.slice(0, 12)} (${v1.version}): ${(v1.phases ?? []).map((p) => `${p.name} ${p.seconds.toFixed(0)}s`).join(', ')}`);
+  log(`v1 ${v1.commit.slice(0, 12)} (${v1.version})`);
 
   // A new file by rename: the tree's files may be hard links shared with other files.
   const marker = join(work, 'rootfs', IMAGE_MARKER);
@@ -186,14 +151,9 @@ async function compose(tmp: string, hash: string, deb: string | undefined, log: 
   await run(['ostree', 'summary', '-u', `--repo=${repo}`]);
   const kernel = (await run(['ostree', 'show', `--repo=${repo}`, '--print-metadata-key=ostree.linux', v1.commit])).stdout.trim().replace(/^'|'$/g, '');
   return {
-    hash,
-    image: {
-      ref: v1.ref, v1: { commit: v1.commit, version: v1.version }, v2: { commit: v2.commit, version: v2.version },
-      kernelVersion: kernel, aptOstree: debCopy !== undefined ? 'deb' : 'files',
-      ...(debCopy !== undefined ? { deb: basename(debCopy) } : {}),
-    },
-    builtAt: new Date().toISOString(),
-    seconds: Math.round((Date.now() - t0) / 1000),
+    ref: v1.ref, v1: { commit: v1.commit, version: v1.version }, v2: { commit: v2.commit, version: v2.version },
+    kernelVersion: kernel, aptOstree: debCopy !== undefined ? 'deb' : 'files',
+    ...(debCopy !== undefined ? { deb: basename(debCopy) } : {}),
   };
 }
 

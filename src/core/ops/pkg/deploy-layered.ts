@@ -35,7 +35,7 @@ export interface DeployLayeredRequest extends LayerOptions {
  * deployment again.
  */
 export async function deployLayered(opts: EngineOptions, view: OsView, req: DeployLayeredRequest): Promise<PkgChangeResult> {
-  const origin = originWithRequests(view.current.origin, req.refspec, req.requests, req.overrideCommit);
+  const origin = originWithRequests(view.originBase.origin, req.refspec, req.requests, req.overrideCommit);
   const result: PkgChangeResult = {
     changed: true, dryRun: req.dryRun ?? false, checksum: req.base, base: req.base,
     install: [], remove: [], inactive: [], downloadBytes: 0, requests: req.requests,

@@ -101,7 +101,8 @@ export async function layerOnto(
     downloadPlan(env, plan, { progress: opts.progress, signal: opts.signal }));
   await mkdir(paths.workDir, { recursive: true });
   await removeStaleWorkTrees(paths.workDir);
-  const localEtc = view.current.booted ? '/etc' : join(view.current.path, 'etc');
+  // The /etc the new deployment will get is the merge deployment's: the live one when booted.
+  const localEtc = view.mergeDeployment.booted ? '/etc' : join(view.mergeDeployment.path, 'etc');
   const built = await buildLayeredCommit({
     repo, baseCommit: base, plan: downloaded, workDir: paths.workDir, localEtc,
     requested: [...requests.packages, ...requests.localPackages.map(requestName)],

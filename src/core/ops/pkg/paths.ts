@@ -20,6 +20,6 @@ export function layeringPaths(view: OsView): LayeringPaths {
     cacheDir: join(stateroot, 'var/cache/apt-ostree'),
     localDebsDir: join(stateroot, 'var/lib/apt-ostree/local'),
     workDir: join(stateroot, 'var/tmp'),
-    etcAptDir: view.current.booted ? '/etc/apt' : join(view.current.path, 'etc/apt'),
+    etcAptDir: view.mergeDeployment.booted ? '/etc/apt' : join(view.mergeDeployment.path, 'etc/apt'),
   };
 }

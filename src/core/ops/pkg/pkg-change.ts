@@ -5,7 +5,7 @@ import { readCommitPackages } from '../../packages.js';
 import { formatRefspec } from '../../refspec.js';
 import { followedRefspec } from '../base-source.js';
 import { openOs, withSysrootLock, type EngineOptions, type OsView } from '../context.js';
-import { currentBase } from '../upgrade.js';
+import { originBaseCommit } from '../upgrade.js';
 import { addInstalls, changeOverrides, removeInstalls } from './change-requests.js';
 import { deployLayered, type PkgChangeResult } from './deploy-layered.js';
 import { storeLocalDeb } from './local-debs.js';
@@ -48,7 +48,10 @@ function formatNameRequest(r: PackageRequest): string {
   return `${r.name}${r.arch ? `:${r.arch}` : ''}${r.version ? `=${r.version}` : ''}`;
 }
 
-/** install / uninstall: the new set of requests, layered on the current base and deployed. */
+/**
+ * install / uninstall: the origin base's requests (the pending deployment's when there is one, so that changes made in
+ * one boot stack), changed, layered on its base and deployed.
+ */
 export async function pkgChange(opts: EngineOptions, req: PkgChangeRequest): Promise<PkgChangeResult> {
   // Validate every name before taking the lock: bad input changes nothing.
   const parsed = await Promise.all((req.install ?? []).map((t) => parsePackageRequest(t, { cwd: req.cwd, signal: opts.signal })));
@@ -58,8 +61,8 @@ export async function pkgChange(opts: EngineOptions, req: PkgChangeRequest): Pro
   }
   return withSysrootLock(opts, describe('install', req.install) ?? describe('uninstall', req.uninstall) ?? 'uninstall --all', async () => {
     const view = await openOs(opts);
-    const base = await currentBase(view);
-    let requests = readRequests(view.current.origin);
+    const base = await originBaseCommit(view);
+    let requests = readRequests(view.originBase.origin);
     if (req.uninstallAll) requests = { ...requests, packages: [], localPackages: [] };
     requests = removeInstalls(requests, uninstall, req.idempotent ?? false);
     if (parsed.length > 0) {
@@ -92,13 +95,13 @@ export async function override(opts: EngineOptions, req: OverrideRequest): Promi
   const reset = (req.reset ?? []).map((t) => parsePackageName(t).name);
   return withSysrootLock(opts, 'override', async () => {
     const view = await openOs(opts);
-    const base = await currentBase(view);
+    const base = await originBaseCommit(view);
     const baseNames = new Set((await readCommitPackages(view.sysroot.repoPath, base)).map((p) => p.name));
     const replace = await Promise.all(replaceParsed.map((r) => {
       if (r.kind === 'name') return Promise.resolve(formatNameRequest(r));
       return req.dryRun ? Promise.resolve(`file:${r.name}:${r.path}`) : storeLocalDeb(view, r);
     }));
-    const requests = changeOverrides(readRequests(view.current.origin), { remove, replace, reset, resetAll: req.resetAll ?? false }, baseNames);
+    const requests = changeOverrides(readRequests(view.originBase.origin), { remove, replace, reset, resetAll: req.resetAll ?? false }, baseNames);
     return relayer(opts, view, base, requests, req.dryRun ?? false);
   });
 }
@@ -107,16 +110,16 @@ export async function override(opts: EngineOptions, req: OverrideRequest): Promi
 export async function reset(opts: EngineOptions, req: ResetRequest): Promise<PkgChangeResult> {
   return withSysrootLock(opts, 'reset', async () => {
     const view = await openOs(opts);
-    const base = await currentBase(view);
+    const base = await originBaseCommit(view);
     const all = !req.overlays && !req.overrides && !req.initramfs;
-    const current = readRequests(view.current.origin);
+    const before = readRequests(view.originBase.origin);
     const requests: LayeringRequests = {
-      packages: all || req.overlays ? [] : current.packages,
-      localPackages: all || req.overlays ? [] : current.localPackages,
-      removals: all || req.overrides ? [] : current.removals,
-      replacements: all || req.overrides ? [] : current.replacements,
-      regenerateInitramfs: all || req.initramfs ? false : current.regenerateInitramfs,
-      initramfsArgs: all || req.initramfs ? [] : current.initramfsArgs,
+      packages: all || req.overlays ? [] : before.packages,
+      localPackages: all || req.overlays ? [] : before.localPackages,
+      removals: all || req.overrides ? [] : before.removals,
+      replacements: all || req.overrides ? [] : before.replacements,
+      regenerateInitramfs: all || req.initramfs ? false : before.regenerateInitramfs,
+      initramfsArgs: all || req.initramfs ? [] : before.initramfsArgs,
     };
     return relayer(opts, view, base, requests, req.dryRun ?? false);
   });
@@ -135,22 +138,23 @@ export async function setInitramfs(opts: EngineOptions, req: InitramfsRequest): 
   for (const arg of args) validateInitramfsArg(arg);
   return withSysrootLock(opts, req.regenerate ? 'initramfs --enable' : 'initramfs --disable', async () => {
     const view = await openOs(opts);
-    const current = readRequests(view.current.origin);
-    if (!req.regenerate && !current.regenerateInitramfs) {
+    const before = readRequests(view.originBase.origin);
+    if (!req.regenerate && !before.regenerateInitramfs) {
       throw new AptOstreeError('nothing-to-do', 'initramfs regeneration is not enabled',
         'the deployment boots the base image\'s initramfs already; `apt-ostree initramfs --enable` turns regeneration on');
     }
-    const requests: LayeringRequests = { ...current, regenerateInitramfs: req.regenerate, initramfsArgs: req.regenerate ? args : [] };
-    return relayer(opts, view, await currentBase(view), requests, false);
+    const requests: LayeringRequests = { ...before, regenerateInitramfs: req.regenerate, initramfsArgs: req.regenerate ? args : [] };
+    return relayer(opts, view, await originBaseCommit(view), requests, false);
   });
 }
 
+/** Deploys the new requests on `base`, unless the origin base (the pending deployment, if any) has them already. */
 async function relayer(opts: EngineOptions, view: OsView, base: string, requests: LayeringRequests, dryRun: boolean): Promise<PkgChangeResult> {
-  if (sameRequests(requests, readRequests(view.current.origin))) {
+  if (sameRequests(requests, readRequests(view.originBase.origin))) {
     return { changed: false, dryRun, checksum: null, base, install: [], remove: [], inactive: [], downloadBytes: 0, requests };
   }
-  const refspec = formatRefspec(followedRefspec(view.current));
-  const overrideCommit = view.current.origin?.get('origin', 'override-commit');
+  const refspec = formatRefspec(followedRefspec(view.originBase));
+  const overrideCommit = view.originBase.origin?.get('origin', 'override-commit');
   return deployLayered(opts, view, { base, refspec, requests, overrideCommit, dryRun });
 }
 

@@ -4,9 +4,9 @@ import { readLayeredMetadata } from '../../layering/commit.js';
 import { readCommitPackages } from '../../packages.js';
 import { task } from '../../progress.js';
 import { packageMatcher } from '../db.js';
-import { kargsSource } from '../kargs.js';
+import { deploymentAtIndex } from '../kargs.js';
 import { openOs, withSysrootLock, type EngineOptions } from '../context.js';
-import { currentBase } from '../upgrade.js';
+import { originBaseCommit } from '../upgrade.js';
 import { aptEnvironmentFor } from './layer.js';
 
 export interface ListedPackage {
@@ -24,10 +24,10 @@ export interface ListResult {
   removed: string[];
 }
 
-/** The installed packages of a deployment (default: the current one), each marked with where it comes from. */
+/** The installed packages of a deployment (default: the booted one, offline the default one), each marked with where it comes from. */
 export async function listPackages(opts: EngineOptions, pattern: string | undefined, deployIndex?: number): Promise<ListResult> {
   const view = await openOs(opts);
-  const d = kargsSource(view, deployIndex);
+  const d = deploymentAtIndex(view, deployIndex, view.mergeDeployment);
   const repo = view.sysroot.repoPath;
   const meta = await readLayeredMetadata(repo, d.checksum);
   const layered = new Set(meta?.layered.map((p) => p.name) ?? []);
@@ -40,10 +40,10 @@ export async function listPackages(opts: EngineOptions, pattern: string | undefi
   return { checksum: d.checksum, packages, removed: meta?.removed.map((p) => p.name) ?? [] };
 }
 
-/** Packages the configured repositories offer, resolved for the current base. */
+/** Packages the configured repositories offer, resolved for the base a change starts from. */
 export async function search(opts: EngineOptions, terms: string[]): Promise<PackageSummary[]> {
   const view = await openOs(opts);
-  const env = await aptEnvironmentFor(opts, view, await currentBase(view));
+  const env = await aptEnvironmentFor(opts, view, await originBaseCommit(view));
   await refreshMetadata(env, { progress: opts.progress, signal: opts.signal });
   return searchPackages(env, terms, { signal: opts.signal });
 }
@@ -52,7 +52,7 @@ export async function search(opts: EngineOptions, terms: string[]): Promise<Pack
 export async function refreshMd(opts: EngineOptions, force: boolean): Promise<RefreshResult> {
   return withSysrootLock(opts, 'refresh-md', async () => {
     const view = await openOs(opts);
-    const env = await aptEnvironmentFor(opts, view, await currentBase(view));
+    const env = await aptEnvironmentFor(opts, view, await originBaseCommit(view));
     return task(opts.progress, 'Updating package metadata', () =>
       refreshMetadata(env, { force, progress: opts.progress, signal: opts.signal }));
   });

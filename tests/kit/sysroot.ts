@@ -2,7 +2,7 @@
  * Fresh OSTree sysroots for tests: a directory laid out like the root of an installed apt-ostree system, with
  * the kit remote configured and base v1 deployed, as `ostree admin` leaves it.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, runUnchecked } from '../../src/lib/exec.js';
@@ -17,6 +17,8 @@ export interface SysrootOptions {
   kargs?: readonly string[];
   /** Directory to create the sysroot in; default the system temp dir. */
   parentDir?: string;
+  /** The kit's apt repository (e.g. `${server.url}/apt`) as the deployment's apt source, for layering. */
+  aptUrl?: string;
 }
 
 export interface TestSysroot {
@@ -47,6 +49,13 @@ export async function newSysroot(kit: Kit, opts: SysrootOptions = {}): Promise<T
     await run(['ostree', 'pull', `--repo=${repo}`, kit.remoteName, `${ref}@${kit.commits.v1}`]);
     await run(['ostree', 'admin', 'deploy', `--sysroot=${path}`, `--os=${osname}`,
       ...(opts.kargs ?? DEFAULT_KARGS).map((k) => `--karg-append=${k}`), `${kit.remoteName}:${ref}`]);
+    if (opts.aptUrl !== undefined) {
+      const deployDir = join(path, 'ostree/deploy', osname, 'deploy');
+      const [name] = (await readdir(deployDir)).filter((n) => !n.endsWith('.origin'));
+      const sources = join(deployDir, name ?? '', 'etc/apt/sources.list.d');
+      await mkdir(sources, { recursive: true });
+      await writeFile(join(sources, 'kit.list'), `${kit.aptSourcesLine(opts.aptUrl)}\n`);
+    }
   } catch (err) {
     await removeSysroot(path);
     throw err;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile, chmod } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../src/lib/exec.js';
@@ -33,7 +33,7 @@ after(async () => {
 });
 
 async function fresh(): Promise<string> {
-  const s = (await newSysroot(kit, { remoteUrl: `${server.url}/ostree-archive` })).path;
+  const s = (await newSysroot(kit, { remoteUrl: `${server.url}/ostree-archive`, aptUrl: `${server.url}/apt` })).path;
   sysroots.push(s);
   usedByThisTest.push(s);
   return s;
@@ -128,6 +128,27 @@ describe('rollback, deploy, rebase', () => {
     await fsckClean(s);
   });
 
+  test("a rolled-back layered deployment keeps its base: the next change to it still finds it", async () => {
+    const s = await fresh();
+    const repo = join(s, 'ostree/repo');
+    await cliOk(s, ['install', 'kit-app']);
+    // v2 moves the remote's ref on, and the plain v1 deployment goes: only a ref of ours keeps v1 from the prunes.
+    await cliOk(s, ['upgrade']);
+    const refs = (await run(['ostree', 'refs', `--repo=${repo}`, 'apt-ostree/base'])).stdout.split('\n').filter(Boolean).sort();
+    assert.deepEqual(refs, ['0', '1']);
+    assert.equal((await run(['ostree', 'rev-parse', `--repo=${repo}`, 'apt-ostree/base/0', 'apt-ostree/base/1'])).stdout.split('\n')
+      .filter(Boolean).sort().join(' '), [kit.commits.v1, kit.commits.v2].sort().join(' '));
+    await cliOk(s, ['prune']);
+    await cliOk(s, ['rollback']);
+    await cliOk(s, ['install', 'kit-daemon']);
+    const d = (await status(s)).deployments[0]!;
+    assert.equal(d['base-checksum'], kit.commits.v1);
+    assert.deepEqual([...d['requested-packages']].sort(), ['kit-app', 'kit-daemon']);
+    // The v2 deployment went with the last deploy (it was neither booted nor the new one): so did its base's ref.
+    assert.deepEqual((await run(['ostree', 'refs', `--repo=${repo}`, 'apt-ostree/base'])).stdout.trim(), '0');
+    await fsckClean(s);
+  });
+
   test('deploy by version and by checksum', async () => {
     const s = await fresh();
     await cliOk(s, ['upgrade']);
@@ -215,6 +236,80 @@ describe('kargs', () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^error\[invalid-karg\]: .*not present — /m);
     assert.equal(await snapshot(s), before);
+  });
+
+  /** A remote of our own whose main ref moves on to images with the kargs.d files given (bootc's convention). */
+  async function imageRemote(): Promise<{ url: string; image: (name: string, files: Record<string, string>) => Promise<string>; done: () => Promise<void> }> {
+    const dir = await mkdtemp(join(tmpdir(), 'image-kargs-'));
+    const repo = join(dir, 'repo');
+    await run(['ostree', 'init', '--mode=archive', `--repo=${repo}`]);
+    await run(['ostree', 'pull-local', '--depth=-1', `--repo=${repo}`, kit.archiveRepo, kit.refs.main]);
+    const image = async (name: string, files: Record<string, string>): Promise<string> => {
+      const overlay = join(dir, name);
+      await mkdir(join(overlay, 'usr/lib/bootc/kargs.d'), { recursive: true });
+      for (const [file, text] of Object.entries(files)) await writeFile(join(overlay, 'usr/lib/bootc/kargs.d', file), text);
+      return (await run(['ostree', 'commit', `--repo=${repo}`, `--branch=${kit.refs.main}`, `--tree=ref=${kit.commits.v2}`,
+        `--tree=dir=${overlay}`, '--owner-uid=0', '--owner-gid=0', `--subject=${name}`])).stdout.trim();
+    };
+    // Over HTTP, as a remote is: ostree 2022.7 fails a file:// pull of this repository (linkat: No such file).
+    const served = await serveDirectory(dir);
+    const done = async (): Promise<void> => {
+      await served.close();
+      await rm(dir, { recursive: true, force: true });
+    };
+    return { url: `${served.url}/repo`, image, done };
+  }
+
+  async function sysrootFollowing(url: string): Promise<string> {
+    const s = (await newSysroot(kit, { remoteUrl: url, aptUrl: `${server.url}/apt` })).path;
+    sysroots.push(s);
+    usedByThisTest.push(s);
+    return s;
+  }
+
+  test("upgrades follow the image's kargs.d: its additions appended, its removals dropped, the machine's own kept", async () => {
+    const remote = await imageRemote();
+    try {
+      const s = await sysrootFollowing(remote.url);
+      await cliOk(s, ['kargs', '--append=mine=1']);
+      const v3 = await remote.image('v3', { '10-image.toml': '# the image\nkargs = ["quiet", "splash=off"]\n' });
+      await cliOk(s, ['upgrade']);
+      let d = (await status(s)).deployments;
+      assert.equal(d[0]!.checksum, v3);
+      assert.deepEqual(d[0]!.kargs, ['root=/dev/vda', 'console=ttyS0', 'mine=1', 'quiet', 'splash=off']);
+      assert.deepEqual((await bootOptions(s))[0]!.split(' '), d[0]!.kargs);
+      // The next image drops splash=off and adds loglevel=3 (a multi-line array, a literal string); a file for an
+      // architecture this is not counts for nothing.
+      const here = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
+      const v4 = await remote.image('v4', {
+        '10-image.toml': `kargs = [\n  "quiet",\n  'loglevel=3',\n]\nmatch-architectures = ["${here}"]\n`,
+        '20-other.toml': 'kargs = ["never"]\nmatch-architectures = ["s390x"]\n',
+      });
+      await cliOk(s, ['upgrade']);
+      d = (await status(s)).deployments;
+      assert.equal(d[0]!.checksum, v4);
+      assert.deepEqual(d[0]!.kargs, ['root=/dev/vda', 'console=ttyS0', 'mine=1', 'quiet', 'loglevel=3']);
+      // A layering change keeps the image: the arguments stay as they are.
+      await cliOk(s, ['install', 'kit-app']);
+      assert.deepEqual((await status(s)).deployments[0]!.kargs, d[0]!.kargs);
+    } finally {
+      await remote.done();
+    }
+  });
+
+  test('an image with a kernel argument that can not go on a boot entry is refused, nothing deployed', async () => {
+    const remote = await imageRemote();
+    try {
+      await remote.image('bad', { '10-bad.toml': 'kargs = ["ostree=/elsewhere"]\n' });
+      const s = await sysrootFollowing(remote.url);
+      const before = await snapshot(s);
+      const r = await cli(s, ['upgrade']);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^error\[invalid-karg\]: \/usr\/lib\/bootc\/kargs\.d\/10-bad\.toml: invalid kernel argument 'ostree=\/elsewhere' — /m);
+      assert.equal(await snapshot(s), before);
+    } finally {
+      await remote.done();
+    }
   });
 });
 

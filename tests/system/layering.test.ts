@@ -31,12 +31,9 @@ after(async () => {
 
 /** A sysroot on v1 whose deployment's apt sources point at the kit's repository. */
 async function fresh(aptUrl = `${server.url}/apt`, parentDir?: string): Promise<string> {
-  const s = (await newSysroot(kit, { remoteUrl: `${server.url}/ostree-archive`, ...(parentDir ? { parentDir } : {}) })).path;
+  const s = (await newSysroot(kit, { remoteUrl: `${server.url}/ostree-archive`, aptUrl, ...(parentDir ? { parentDir } : {}) })).path;
   sysroots.push(s);
   usedByThisTest.push(s);
-  const d = (await loadSysroot(s)).deployments[0]!;
-  await mkdir(join(d.path, 'etc/apt/sources.list.d'), { recursive: true });
-  await writeFile(join(d.path, 'etc/apt/sources.list.d/kit.list'), `${kit.aptSourcesLine(aptUrl)}\n`);
   return s;
 }
 

@@ -112,7 +112,10 @@ export async function resolveInputs(loaded: LoadedTreefile, aptDir: string, opts
   const resolved = await resolveCompose(loaded);
   opts.onStep?.(`resolve: ${loaded.treefile.packages.length + loaded.treefile['local-debs'].length} packages (${loaded.treefile.variant}) `
     + `against ${resolved.repos.length} repositories`);
-  const packages = await resolvePackageSet({ loaded, repos: resolved.repos, architecture: resolved.architecture, aptDir, signal: opts.signal });
+  const packages = await resolvePackageSet({
+    loaded, repos: resolved.repos, architecture: resolved.architecture, aptDir, signal: opts.signal,
+    onWait: () => opts.onStep?.(`resolve: waiting for another compose that uses ${aptDir}`),
+  });
   const inputHash = await computeInputHash(loaded, resolved.repos, resolved.architecture, packages);
   return { ...resolved, packages, inputHash };
 }

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { adminCleanup, adminUndeploy } from '../ostree/admin.js';
 import { ostree } from '../ostree/ostree-cli.js';
 import { task } from '../progress.js';
+import { protectBaseCommits } from '../sysroot/base-refs.js';
 import type { Deployment } from '../sysroot/deployment.js';
+import { loadSysroot } from '../sysroot/sysroot.js';
 import { openOs, withSysrootLock, type EngineOptions } from './context.js';
 
 export interface CleanupRequest {
@@ -29,6 +31,8 @@ export function cacheDir(sysrootPath: string, osname: string): string {
 export async function cleanup(opts: EngineOptions, req: CleanupRequest): Promise<CleanupResult> {
   return withSysrootLock(opts, req.prune ? 'prune' : 'cleanup', async () => {
     const view = await openOs(opts);
+    // Before any undeploy or prune: refs for the bases of layered deployments made before apt-ostree kept them.
+    await protectBaseCommits(view.sysroot);
     const doomed: Deployment[] = [];
     // Both relative to the booted deployment (offline the default one), as rpm-ostree's cleanup -p / -r.
     if (req.pending) doomed.push(...view.pending);
@@ -40,6 +44,8 @@ export async function cleanup(opts: EngineOptions, req: CleanupRequest): Promise
       await task(opts.progress, `Removing deployment ${d.checksum.slice(0, 12)}.${d.serial}`, () =>
         adminUndeploy(view.sysroot.path, d.index));
     }
+    // Bases only the removed deployments used are left to the prunes below.
+    if (removed.length > 0) await protectBaseCommits(await loadSysroot(view.sysroot.path));
     if (req.repomd) await rm(join(cacheDir(view.sysroot.path, view.osname), 'metadata'), { recursive: true, force: true });
     const base = (req.base ?? false) || (req.prune ?? false);
     if (base) {

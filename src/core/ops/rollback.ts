@@ -1,4 +1,5 @@
 import { AptOstreeError } from '../../lib/errors.js';
+import { protectBaseCommits } from '../sysroot/base-refs.js';
 import { setDefaultDeployment } from '../sysroot/reorder.js';
 import { task } from '../progress.js';
 import { openOs, withSysrootLock, type EngineOptions } from './context.js';
@@ -16,6 +17,8 @@ export interface RollbackResult {
 export async function rollback(opts: EngineOptions): Promise<RollbackResult> {
   return withSysrootLock(opts, 'rollback', async () => {
     const view = await openOs(opts);
+    // ostree admin set-default may prune: the bases of layered deployments must be named before.
+    await protectBaseCommits(view.sysroot);
     const target = view.pending.length > 0 && view.booted !== undefined ? view.booted : view.rollback;
     if (target === undefined) {
       throw new AptOstreeError('no-rollback', 'there is no rollback deployment',

@@ -15,10 +15,16 @@ import type { Sysroot } from './sysroot.js';
 
 export const BASE_REF_PREFIX = 'apt-ostree/base';
 
+/** Commit metadata never changes: each commit's base is asked of ostree once per process (the daemon lives long). */
+const knownBases = new Map<string, string | undefined>();
+
 /** The base of a layered commit; undefined for a plain (base) commit. */
 export async function layeredBaseOf(repo: string, commit: string): Promise<string | undefined> {
+  if (knownBases.has(commit)) return knownBases.get(commit);
   const base = await commitMetadataString(repo, commit, LAYERED_METADATA_KEYS.base);
-  return base !== undefined && base !== commit ? base : undefined;
+  const layeredBase = base !== undefined && base !== commit ? base : undefined;
+  knownBases.set(commit, layeredBase);
+  return layeredBase;
 }
 
 /**
